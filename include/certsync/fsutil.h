@@ -1,0 +1,34 @@
+#ifndef CERTSYNC_FSUTIL_H
+#define CERTSYNC_FSUTIL_H
+/*
+ * File-system helpers that keep data safe across crashes: atomic
+ * replacement (temporary file, fsync, rename, fsync of the directory) and
+ * bounded reads.
+ */
+#include <sys/types.h>
+#include <certsync/common.h>
+
+/* Create dir and its missing parents with mode (existing dirs are fine). */
+CS_EXTERN int cs_fs_mkdirs(const char *dir, mode_t mode);
+
+/* Replace path with data atomically: write a temporary file in the same
+ * directory, fsync it, rename it over path, fsync the directory. */
+CS_EXTERN int cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Read the whole file into a new heap block (NUL-terminated one past *len).
+ * CS_ELIMIT when the file is larger than max, CS_ENOTFOUND when absent. */
+CS_EXTERN int cs_fs_read_all(uint8_t **out, size_t *len, const char *path, size_t max);
+
+/* fsync the directory that holds path (or path itself when it is a dir). */
+CS_EXTERN int cs_fs_fsync_dir(const char *dir);
+
+/* Join a and b with one '/', into a new heap string. */
+CS_EXTERN char *cs_path_join(const char *a, const char *b);
+
+/* Remove a directory tree (no error when it does not exist). */
+CS_EXTERN int cs_fs_remove_tree(const char *path);
+
+/* 1 when path exists, 0 when not. */
+CS_EXTERN int cs_fs_exists(const char *path);
+
+#endif

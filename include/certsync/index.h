@@ -1,0 +1,126 @@
+#ifndef CERTSYNC_INDEX_H
+#define CERTSYNC_INDEX_H
+/*
+ * A device's index of its folders (DESIGN §6), kept in its store.
+ *
+ * For each folder: the root directory, a local sequence number bumped on
+ * every change, and one entry per path (file or directory) with size, mtime,
+ * mode, content hash, chunk list, the sequence number of its last change,
+ * the hash it had before that change, and a tombstone when deleted.
+ *
+ * The index also remembers, for every chunk hash referenced by a live file,
+ * the sequence number at which it (last) became referenced. A destination
+ * that has applied the folder up to sequence H holds every chunk whose
+ * number is <= H; chunks numbered > H must be sent.
+ *
+ * For destinations it keeps the "base": per source device and path, the
+ * hash of the version last applied from that source, so that local edits can
+ * be told apart from the state the source replaced.
+ *
+ * Paths are relative, '/'-separated, never empty, never "." or "..", and
+ * never contain a NUL. A file's content hash is the SHA-256 of the
+ * concatenation of its chunk hashes (SHA-256 of nothing for an empty file).
+ * Temporary files named ".certsync-tmp-*" are ignored by scans.
+ */
+#include <certsync/common.h>
+#include <certsync/store.h>
+
+#define CS_HASH_LEN 32
+#define CS_TMP_PREFIX ".certsync-tmp-"
+#define CS_PATH_MAX_LEN 4096
+
+enum cs_entry_kind { CS_KIND_FILE = 0, CS_KIND_DIR = 1 };
+
+typedef struct cs_index cs_index;
+
+/* One chunk of a file. */
+typedef struct cs_chunk_ref {
+	uint8_t hash[CS_HASH_LEN]; /* SHA-256 of the chunk's bytes */
+	uint64_t offset;           /* position in the file */
+	uint32_t len;
+} cs_chunk_ref;
+
+/* One indexed path. */
+typedef struct cs_file_entry {
+	char *path;
+	uint8_t kind;                   /* enum cs_entry_kind */
+	uint8_t deleted;                /* 1 for a tombstone */
+	uint8_t has_prev;               /* prev_hash is meaningful */
+	uint32_t mode;                  /* permission bits, & 07777 */
+	int64_t mtime_ns;               /* modification time, ns since epoch */
+	uint64_t size;
+	uint64_t seq;                   /* folder sequence number of the last change */
+	uint8_t hash[CS_HASH_LEN];      /* content hash (files); zero for dirs/tombstones */
+	uint8_t prev_hash[CS_HASH_LEN]; /* content hash before the last change */
+	cs_chunk_ref *chunks;
+	size_t nchunks;
+} cs_file_entry;
+
+/* Free an entry returned by this module (contents and struct); NULL ok. */
+CS_EXTERN void cs_file_entry_free(cs_file_entry *e);
+
+/* Counters of one scan. */
+typedef struct cs_scan_stats {
+	uint64_t files, dirs;   /* live entries seen */
+	uint64_t bytes;         /* total size of live files */
+	uint64_t hashed_bytes;  /* bytes read and hashed (changed files) */
+	uint64_t changed;       /* entries added or modified */
+	uint64_t deleted;       /* new tombstones */
+} cs_scan_stats;
+
+/* Called now and then during a scan with the running counters. */
+typedef void (*cs_scan_progress_fn)(void *ud, const cs_scan_stats *so_far);
+
+/* Open the index in st (creating its tables). The store stays owned by the
+ * caller and must outlive the index. */
+CS_EXTERN int cs_index_open(cs_index **out, cs_store *st);
+CS_EXTERN void cs_index_close(cs_index *ix);
+
+/* Add a folder: id and the absolute root directory. CS_EEXISTS when known. */
+CS_EXTERN int cs_index_folder_add(cs_index *ix, const char *folder_id, const char *root);
+/* The root of a folder, malloc'd. CS_ENOTFOUND when unknown. */
+CS_EXTERN int cs_index_folder_root(char **root, cs_index *ix, const char *folder_id);
+/* The folder's current sequence number (0 for a new folder). */
+CS_EXTERN int cs_index_folder_seq(uint64_t *seq, cs_index *ix, const char *folder_id);
+/* Call fn for every folder; a non-zero return from fn stops and is returned. */
+CS_EXTERN int cs_index_folder_each(cs_index *ix,
+	int (*fn)(void *ud, const char *folder_id, const char *root), void *ud);
+
+/* Walk the folder's root and bring the index up to date: a path whose kind,
+ * size, mtime and mode are unchanged is not read again; a changed or new
+ * file is chunked and hashed; a vanished path becomes a tombstone. Every
+ * change takes the next sequence number. Symlinks and special files are
+ * skipped. progress may be NULL. */
+CS_EXTERN int cs_index_scan(cs_index *ix, const char *folder_id, cs_scan_stats *stats,
+	cs_scan_progress_fn progress, void *ud);
+
+/* Call fn for every entry (tombstones included) whose seq > since, in path
+ * order (parents before children). Entries passed to fn are borrowed. */
+CS_EXTERN int cs_index_changes_since(cs_index *ix, const char *folder_id, uint64_t since,
+	int (*fn)(void *ud, const cs_file_entry *e), void *ud);
+
+/* The entry for path (tombstones included). CS_ENOTFOUND when none. */
+CS_EXTERN int cs_index_get(cs_file_entry **out, cs_index *ix, const char *folder_id, const char *path);
+
+/* The sequence number at which chunk hash became referenced by a live file
+ * of the folder. CS_ENOTFOUND when no live file references it. */
+CS_EXTERN int cs_index_chunk_seq(uint64_t *seq, cs_index *ix, const char *folder_id,
+	const uint8_t hash[CS_HASH_LEN]);
+
+/* A live file that holds chunk hash: its path (malloc'd), the offset and
+ * length. CS_ENOTFOUND when none. The caller must verify the bytes. */
+CS_EXTERN int cs_index_chunk_locate(char **path, uint64_t *offset, uint32_t *len,
+	cs_index *ix, const char *folder_id, const uint8_t hash[CS_HASH_LEN]);
+
+/* The base hash recorded for (folder, source device, path); CS_ENOTFOUND
+ * when none. */
+CS_EXTERN int cs_index_base_get(uint8_t hash[CS_HASH_LEN], cs_index *ix, const char *folder_id,
+	const char *source, const char *path);
+/* Record (hash non-NULL) or forget (hash NULL) the base for a path. */
+CS_EXTERN int cs_index_base_set(cs_index *ix, const char *folder_id, const char *source,
+	const char *path, const uint8_t *hash);
+
+/* 1 when path is acceptable as an index path (see above), else 0. */
+CS_EXTERN int cs_index_path_valid(const char *path);
+
+#endif

@@ -1,0 +1,60 @@
+#ifndef CERTSYNC_STORE_H
+#define CERTSYNC_STORE_H
+/*
+ * The store: a small SQL interface over the embedded SQLite backend (WAL
+ * mode, synchronous=FULL for durability). Only src/lib/store/ includes a
+ * database client header; every other module speaks SQL through this API
+ * with '?' placeholders, so that another backend can be added behind it.
+ */
+#include <certsync/common.h>
+
+typedef struct cs_store cs_store;
+typedef struct cs_stmt cs_stmt;
+
+/* Open (creating when missing) the database at path. Sets WAL mode, foreign
+ * keys, a busy timeout, and synchronous=FULL. */
+CS_EXTERN int cs_store_open(cs_store **out, const char *path);
+/* Close; NULL is a no-op. Every statement must have been freed. */
+CS_EXTERN void cs_store_close(cs_store *st);
+
+/* Run one or more statements that take no parameters. */
+CS_EXTERN int cs_store_exec(cs_store *st, const char *sql);
+
+/* Bring the schema up to date: migrations[i] is applied (in a transaction)
+ * when the stored schema version is <= i; the version is then n. */
+CS_EXTERN int cs_store_migrate(cs_store *st, const char *const *migrations, size_t n);
+
+/* Transactions. begin is IMMEDIATE (takes the write lock at once). */
+CS_EXTERN int cs_store_begin(cs_store *st);
+CS_EXTERN int cs_store_commit(cs_store *st);
+/* Roll back; safe to call when no transaction is open. */
+CS_EXTERN void cs_store_rollback(cs_store *st);
+
+/* Row id of the last insert, and rows changed by the last statement. */
+CS_EXTERN int64_t cs_store_last_id(cs_store *st);
+CS_EXTERN int64_t cs_store_changes(cs_store *st);
+
+/* Prepare one statement with '?' placeholders. */
+CS_EXTERN int cs_store_prepare(cs_stmt **out, cs_store *st, const char *sql);
+CS_EXTERN void cs_stmt_free(cs_stmt *stmt);
+/* Reset for another execution and clear bindings. */
+CS_EXTERN void cs_stmt_reset(cs_stmt *stmt);
+
+/* Bind parameter idx (1-based). text NULL binds SQL NULL. */
+CS_EXTERN int cs_stmt_bind_int64(cs_stmt *stmt, int idx, int64_t v);
+CS_EXTERN int cs_stmt_bind_text(cs_stmt *stmt, int idx, const char *text);
+CS_EXTERN int cs_stmt_bind_blob(cs_stmt *stmt, int idx, const void *data, size_t len);
+CS_EXTERN int cs_stmt_bind_null(cs_stmt *stmt, int idx);
+
+/* Execute: 1 when a row is available, 0 when done, negative on error
+ * (CS_ECONFLICT for a constraint violation, CS_EDB otherwise). */
+CS_EXTERN int cs_stmt_step(cs_stmt *stmt);
+
+/* Column accessors for the current row (col is 0-based). Pointers stay
+ * valid until the next step, reset or free. */
+CS_EXTERN int64_t cs_stmt_int64(cs_stmt *stmt, int col);
+CS_EXTERN const char *cs_stmt_text(cs_stmt *stmt, int col); /* NULL for SQL NULL */
+CS_EXTERN const void *cs_stmt_blob(cs_stmt *stmt, int col, size_t *len);
+CS_EXTERN int cs_stmt_is_null(cs_stmt *stmt, int col);
+
+#endif

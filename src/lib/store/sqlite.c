@@ -1,0 +1,215 @@
+/* The SQLite backend of the store (include/certsync/store.h). */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <certsync/error.h>
+#include <certsync/store.h>
+
+struct cs_store {
+	sqlite3 *db;
+	int in_tx;
+};
+
+struct cs_stmt {
+	cs_store *st;
+	sqlite3_stmt *s;
+};
+
+static int db_error(cs_store *st, const char *what)
+{
+	int rc = sqlite3_extended_errcode(st->db);
+	int code = (rc & 0xff) == SQLITE_CONSTRAINT ? CS_ECONFLICT : CS_EDB;
+	if ((rc & 0xff) == SQLITE_FULL)
+		code = CS_EIO;
+	return cs_error_set(code, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+int cs_store_open(cs_store **out, const char *path)
+{
+	cs_store *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	int rc = sqlite3_open_v2(path, &st->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		cs_error_set(CS_EDB, "open database %s: %s", path,
+			st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		sqlite3_close(st->db);
+		free(st);
+		return CS_EDB;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	/* WAL keeps readers and the writer apart; synchronous=FULL makes every
+	 * commit durable, which the relay's "nothing is lost" rule needs. */
+	int r = cs_store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		"PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+	if (r < 0) {
+		cs_error_wrap("open database %s", path);
+		cs_store_close(st);
+		return r;
+	}
+	*out = st;
+	return CS_OK;
+}
+
+void cs_store_close(cs_store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close_v2(st->db);
+	free(st);
+}
+
+int cs_store_exec(cs_store *st, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = sqlite3_extended_errcode(st->db);
+		int code = (rc & 0xff) == SQLITE_CONSTRAINT ? CS_ECONFLICT : CS_EDB;
+		cs_error_set(code, "database: %s", msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return code;
+	}
+	return CS_OK;
+}
+
+int cs_store_begin(cs_store *st)
+{
+	int r = cs_store_exec(st, "BEGIN IMMEDIATE");
+	if (r == 0)
+		st->in_tx = 1;
+	return r;
+}
+
+int cs_store_commit(cs_store *st)
+{
+	int r = cs_store_exec(st, "COMMIT");
+	if (r == 0)
+		st->in_tx = 0;
+	return r;
+}
+
+void cs_store_rollback(cs_store *st)
+{
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_tx = 0;
+}
+
+int64_t cs_store_last_id(cs_store *st) { return sqlite3_last_insert_rowid(st->db); }
+int64_t cs_store_changes(cs_store *st) { return sqlite3_changes64(st->db); }
+
+int cs_store_migrate(cs_store *st, const char *const *migrations, size_t n)
+{
+	cs_stmt *q = NULL;
+	int64_t version = 0;
+	int r = cs_store_prepare(&q, st, "PRAGMA user_version");
+	if (r < 0)
+		return r;
+	if (cs_stmt_step(q) == 1)
+		version = cs_stmt_int64(q, 0);
+	cs_stmt_free(q);
+	if (version > (int64_t)n)
+		return cs_error_set(CS_ESTATE, "database schema version %lld is newer than this "
+			"program (%zu); upgrade certsync", (long long)version, n);
+	for (size_t i = (size_t)version; i < n; i++) {
+		char pragma[64];
+		if ((r = cs_store_begin(st)) < 0)
+			return r;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%zu", i + 1);
+		if ((r = cs_store_exec(st, migrations[i])) < 0 || (r = cs_store_exec(st, pragma)) < 0) {
+			cs_store_rollback(st);
+			return cs_error_wrap("schema migration %zu", i + 1);
+		}
+		if ((r = cs_store_commit(st)) < 0)
+			return r;
+	}
+	return CS_OK;
+}
+
+int cs_store_prepare(cs_stmt **out, cs_store *st, const char *sql)
+{
+	cs_stmt *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	s->st = st;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s->s, NULL) != SQLITE_OK) {
+		free(s);
+		return db_error(st, "prepare");
+	}
+	*out = s;
+	return CS_OK;
+}
+
+void cs_stmt_free(cs_stmt *stmt)
+{
+	if (stmt == NULL)
+		return;
+	sqlite3_finalize(stmt->s);
+	free(stmt);
+}
+
+void cs_stmt_reset(cs_stmt *stmt)
+{
+	sqlite3_reset(stmt->s);
+	sqlite3_clear_bindings(stmt->s);
+}
+
+static int bind_result(cs_stmt *stmt, int rc)
+{
+	return rc == SQLITE_OK ? CS_OK : db_error(stmt->st, "bind");
+}
+
+int cs_stmt_bind_int64(cs_stmt *stmt, int idx, int64_t v)
+{
+	return bind_result(stmt, sqlite3_bind_int64(stmt->s, idx, v));
+}
+
+int cs_stmt_bind_text(cs_stmt *stmt, int idx, const char *text)
+{
+	if (text == NULL)
+		return cs_stmt_bind_null(stmt, idx);
+	return bind_result(stmt, sqlite3_bind_text(stmt->s, idx, text, -1, SQLITE_TRANSIENT));
+}
+
+int cs_stmt_bind_blob(cs_stmt *stmt, int idx, const void *data, size_t len)
+{
+	return bind_result(stmt, sqlite3_bind_blob64(stmt->s, idx, len ? data : "", len,
+		SQLITE_TRANSIENT));
+}
+
+int cs_stmt_bind_null(cs_stmt *stmt, int idx)
+{
+	return bind_result(stmt, sqlite3_bind_null(stmt->s, idx));
+}
+
+int cs_stmt_step(cs_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt->s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_error(stmt->st, "query");
+}
+
+int64_t cs_stmt_int64(cs_stmt *stmt, int col) { return sqlite3_column_int64(stmt->s, col); }
+
+const char *cs_stmt_text(cs_stmt *stmt, int col)
+{
+	return (const char *)sqlite3_column_text(stmt->s, col);
+}
+
+const void *cs_stmt_blob(cs_stmt *stmt, int col, size_t *len)
+{
+	const void *p = sqlite3_column_blob(stmt->s, col);
+	*len = (size_t)sqlite3_column_bytes(stmt->s, col);
+	return p;
+}
+
+int cs_stmt_is_null(cs_stmt *stmt, int col)
+{
+	return sqlite3_column_type(stmt->s, col) == SQLITE_NULL;
+}

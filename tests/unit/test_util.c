@@ -1,0 +1,144 @@
+/* Unit tests for src/util: cs_buf, encodings, errors, atomic files. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <certsync/buf.h>
+#include <certsync/encoding.h>
+#include <certsync/error.h>
+#include <certsync/fsutil.h>
+#include <certsync/secure.h>
+#include "helpers.h"
+
+static void test_buf_roundtrip(void **state)
+{
+	(void)state;
+	cs_buf *b = cs_buf_new(1024);
+	cs_assert_ok(cs_buf_put_u8(b, 7));
+	cs_assert_ok(cs_buf_put_u16(b, 0x1234));
+	cs_assert_ok(cs_buf_put_u32(b, 0xdeadbeef));
+	cs_assert_ok(cs_buf_put_u64(b, 0x0102030405060708ull));
+	cs_assert_ok(cs_buf_put_cstring(b, "hello"));
+	uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64; char *s;
+	cs_buf v;
+	cs_buf_view(&v, cs_buf_ptr(b), cs_buf_len(b));
+	cs_assert_ok(cs_buf_get_u8(&v, &u8));
+	cs_assert_ok(cs_buf_get_u16(&v, &u16));
+	cs_assert_ok(cs_buf_get_u32(&v, &u32));
+	cs_assert_ok(cs_buf_get_u64(&v, &u64));
+	cs_assert_ok(cs_buf_get_cstring(&v, &s, 100));
+	assert_int_equal(u8, 7);
+	assert_int_equal(u16, 0x1234);
+	assert_int_equal(u32, 0xdeadbeef);
+	assert_true(u64 == 0x0102030405060708ull);
+	assert_string_equal(s, "hello");
+	cs_assert_ok(cs_buf_expect_end(&v));
+	free(s);
+	cs_buf_free(b);
+}
+
+static void test_buf_limits(void **state)
+{
+	(void)state;
+	cs_buf *b = cs_buf_new(8);
+	cs_assert_ok(cs_buf_put_u64(b, 1));
+	assert_int_equal(cs_buf_put_u8(b, 1), CS_ELIMIT);
+	cs_buf_free(b);
+
+	/* declared string length beyond the cap, truncated data, embedded NUL */
+	const uint8_t big[] = {0, 0, 1, 0, 'a'};
+	const uint8_t trunc[] = {0, 0, 0, 5, 'a'};
+	const uint8_t nul[] = {0, 0, 0, 2, 'a', 0};
+	cs_buf v;
+	char *s = NULL;
+	cs_buf_view(&v, big, sizeof(big));
+	assert_int_equal(cs_buf_get_cstring(&v, &s, 100), CS_ELIMIT);
+	cs_buf_view(&v, trunc, sizeof(trunc));
+	assert_int_equal(cs_buf_get_cstring(&v, &s, 100), CS_ETRUNCATED);
+	cs_buf_view(&v, nul, sizeof(nul));
+	assert_int_equal(cs_buf_get_cstring(&v, &s, 100), CS_EMALFORMED);
+	assert_null(s);
+	uint32_t x;
+	cs_buf_view(&v, nul, sizeof(nul));
+	cs_assert_ok(cs_buf_get_u32(&v, &x));
+	assert_int_equal(cs_buf_expect_end(&v), CS_ETRAILING);
+}
+
+static void test_encodings(void **state)
+{
+	(void)state;
+	const uint8_t data[] = {0x00, 0xff, 0x10, 0x80, 0x7f};
+	char hex[11], b32[16];
+	uint8_t back[8];
+	size_t n;
+	cs_hex_encode(hex, data, sizeof(data));
+	assert_string_equal(hex, "00ff10807f");
+	cs_assert_ok(cs_hex_decode(back, sizeof(data), hex));
+	assert_memory_equal(back, data, sizeof(data));
+	assert_int_equal(cs_hex_decode(back, sizeof(data), "00ff10807g"), CS_EMALFORMED);
+	cs_base32_encode(b32, "foobar", 6);
+	assert_string_equal(b32, "MZXW6YTBOI");
+	cs_assert_ok(cs_base32_decode(back, &n, b32));
+	assert_int_equal(n, 6);
+	assert_memory_equal(back, "foobar", 6);
+	assert_int_equal(cs_base32_decode(back, &n, "MZXW6YTB0I"), CS_EMALFORMED);
+	char *b64;
+	uint8_t *dec;
+	for (size_t len = 0; len <= 5; len++) {
+		cs_assert_ok(cs_base64_encode(&b64, data, len));
+		cs_assert_ok(cs_base64_decode(&dec, &n, b64, 100));
+		assert_int_equal(n, len);
+		assert_memory_equal(dec, data, len);
+		free(b64);
+		free(dec);
+	}
+	assert_int_equal(cs_base64_decode(&dec, &n, "Zm9v!A==", 100), CS_EMALFORMED);
+	assert_int_equal(cs_base64_decode(&dec, &n, "Zm9", 100), CS_EMALFORMED);
+	assert_int_equal(cs_base64_decode(&dec, &n, "Zm9vYmFy", 4), CS_ELIMIT);
+}
+
+static void test_atomic_write(void **state)
+{
+	(void)state;
+	char *dir = cs_test_tmpdir("util-atomic");
+	char *path = cs_path_join(dir, "f");
+	uint8_t *data;
+	size_t len;
+	cs_assert_ok(cs_fs_write_atomic(path, "abc", 3, 0600));
+	cs_assert_ok(cs_fs_write_atomic(path, "defg", 4, 0600));
+	cs_assert_ok(cs_fs_read_all(&data, &len, path, 100));
+	assert_int_equal(len, 4);
+	assert_memory_equal(data, "defg", 4);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(cs_fs_read_all(&data, &len, path, 2), CS_ELIMIT);
+	free(data);
+	cs_fs_remove_tree(dir);
+	free(path);
+	free(dir);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	assert_int_equal(cs_error_set(CS_ENOTFOUND, "thing %d", 3), CS_ENOTFOUND);
+	assert_string_equal(cs_error_last(), "thing 3");
+	cs_error_wrap("outer");
+	assert_string_equal(cs_error_last(), "outer: thing 3");
+	assert_int_equal(cs_error_code(), CS_ENOTFOUND);
+	assert_string_equal(cs_error_name(CS_ENOTFOUND), "not_found");
+	assert_true(cs_memeq("abc", "abc", 3));
+	assert_false(cs_memeq("abc", "abd", 3));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_roundtrip),
+		cmocka_unit_test(test_buf_limits),
+		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
