@@ -120,6 +120,12 @@ CS_EXTERN int cs_index_base_get(uint8_t hash[CS_HASH_LEN], cs_index *ix, const c
 CS_EXTERN int cs_index_base_set(cs_index *ix, const char *folder_id, const char *source,
 	const char *path, const uint8_t *hash);
 
+/* Group many index updates into one transaction (one durable commit
+ * instead of one per update). rollback is safe without an open one. */
+CS_EXTERN int cs_index_begin(cs_index *ix);
+CS_EXTERN int cs_index_commit(cs_index *ix);
+CS_EXTERN void cs_index_rollback(cs_index *ix);
+
 /* 1 when path is acceptable as an index path (see above), else 0. */
 CS_EXTERN int cs_index_path_valid(const char *path);
 

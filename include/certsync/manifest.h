@@ -1,0 +1,95 @@
+#ifndef CERTSYNC_MANIFEST_H
+#define CERTSYNC_MANIFEST_H
+/*
+ * The plaintext formats of a relay-sync session (docs/PROTOCOL.md §7-9):
+ * the session header (sealed to the destinations), the manifest (what
+ * changed, and where each chunk travels), and the pack framing of sealed
+ * records. Decoders check every length, count and rule before returning.
+ */
+#include <certsync/common.h>
+#include <certsync/envelope.h>
+
+#define CS_RECORD_NONE UINT64_MAX       /* chunk not sent: the destination holds it */
+#define CS_RECORD_PLAIN_MAX (4u << 20)  /* largest record plaintext */
+#define CS_MANIFEST_RECORD_PLAIN (1u << 20) /* manifest plaintext per record */
+#define CS_MANIFEST_MAX (256u << 20)    /* largest manifest plaintext */
+#define CS_MANIFEST_ENTRIES_MAX 10000000u
+#define CS_FOLDER_ID_MAX 64
+
+/* The content of the sealed header. */
+typedef struct cs_session_header {
+	uint64_t job;
+	char *folder;
+	char *source;
+	uint64_t from_seq, to_seq;
+	cs_session_key key;
+	uint64_t manifest_len;
+	uint8_t manifest_hash[32];
+	uint32_t manifest_records;
+	uint64_t data_records;
+	uint32_t packs;
+} cs_session_header;
+
+/* Encode h into a new heap block. */
+CS_EXTERN int cs_session_header_encode(uint8_t **out, size_t *len, const cs_session_header *h);
+/* Decode; on success *out owns its strings (free with _clear). */
+CS_EXTERN int cs_session_header_decode(cs_session_header *out, const uint8_t *data, size_t len);
+/* Free strings and wipe the key. */
+CS_EXTERN void cs_session_header_clear(cs_session_header *h);
+
+typedef struct cs_manifest_chunk {
+	uint8_t hash[32];
+	uint32_t len;
+	uint64_t record; /* CS_RECORD_NONE when not sent */
+} cs_manifest_chunk;
+
+enum { CS_MANIFEST_DELETED = 1, CS_MANIFEST_HAS_PREV = 2 };
+
+typedef struct cs_manifest_entry {
+	char *path;
+	uint8_t kind;  /* enum cs_entry_kind (index.h) */
+	uint8_t flags; /* CS_MANIFEST_* */
+	uint32_t mode;
+	int64_t mtime_ns;
+	uint64_t size;
+	uint64_t seq;
+	uint8_t hash[32];
+	uint8_t prev_hash[32];
+	uint32_t nchunks;
+	cs_manifest_chunk *chunks;
+} cs_manifest_entry;
+
+typedef struct cs_manifest_pack {
+	uint64_t first_record;
+	uint32_t nrecords;
+} cs_manifest_pack;
+
+typedef struct cs_manifest {
+	cs_manifest_entry *entries;
+	size_t nentries, cap_entries;
+	cs_manifest_pack *packs;
+	size_t npacks, cap_packs;
+} cs_manifest;
+
+/* Append a copy of e (path and chunks copied). */
+CS_EXTERN int cs_manifest_add_entry(cs_manifest *m, const cs_manifest_entry *e);
+/* Append a pack range. */
+CS_EXTERN int cs_manifest_add_pack(cs_manifest *m, uint64_t first_record, uint32_t nrecords);
+/* Encode into a new heap block. */
+CS_EXTERN int cs_manifest_encode(uint8_t **out, size_t *len, const cs_manifest *m);
+/* Decode and validate (paths, chunk sums, pack coverage of data_records). */
+CS_EXTERN int cs_manifest_decode(cs_manifest *out, const uint8_t *data, size_t len,
+	uint64_t data_records);
+/* Free everything in m and zero it. */
+CS_EXTERN void cs_manifest_clear(cs_manifest *m);
+
+/* 1 when path is a safe relative path (PROTOCOL §9), else 0. */
+CS_EXTERN int cs_manifest_path_valid(const char *path, size_t len);
+
+/* Walk the records of a pack: on success *rec and *rec_len point at the next
+ * sealed record inside pack and *off advances. Returns 1 when a record was
+ * read, 0 at the end, CS_EMALFORMED on broken framing. */
+CS_EXTERN int cs_pack_next(const uint8_t **rec, size_t *rec_len, const uint8_t *pack,
+	size_t pack_len, size_t *off);
+
+#endif

@@ -1,0 +1,69 @@
+#ifndef CS_CLI_H
+#define CS_CLI_H
+/*
+ * Command-line plumbing shared by the subcommands: declarative option
+ * tables (help is generated from them), nested subcommand tables, and
+ * consistent error reporting. The library never prints; the CLI does.
+ */
+#include <stdio.h>
+
+/* One option of a command. arg is the metavariable ("DIR") or NULL for a
+ * flag. After cli_parse, value holds the argument (or "1" for a flag given
+ * on the command line, or def when absent). */
+struct cli_option {
+	const char *name; /* long name without dashes */
+	char short_name;  /* 0 for none */
+	const char *arg;  /* metavariable, NULL for a flag */
+	const char *help;
+	const char *def;  /* default value, shown in help; may be NULL */
+	const char *value;
+	int repeat;       /* 1: may be given several times; values joined by ',' */
+};
+
+/* One command in a table of subcommands. */
+struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command's own name */
+	const char *summary;
+};
+
+/* Parse argv against opts (terminated by an entry with name NULL). Positional
+ * arguments are moved to the front of argv starting at index 1; their count
+ * is stored in *npos. --help prints help built from usage, summary and the
+ * table and returns 1 (the caller exits 0). Errors print a message and the
+ * usage line and return -1 (exit 2). */
+int cli_parse(int argc, char **argv, struct cli_option *opts, const char *usage,
+	const char *summary, int *npos);
+
+/* The value of the named option (NULL when absent and without default). */
+const char *cli_get(const struct cli_option *opts, const char *name);
+/* 1 when the named flag was given. */
+int cli_flag(const struct cli_option *opts, const char *name);
+
+/* Dispatch argv[1] to a command of table (terminated by name NULL); prints
+ * the table for --help or an unknown name. prefix is the command path shown
+ * in messages ("certsync hub"). */
+int cli_dispatch(int argc, char **argv, const struct cli_command *table, const char *prefix);
+
+/* Print "certsync: <message>: <cs_error_last()>" to stderr and return 1. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "certsync: <message>" to stderr and return 2 (usage error). */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The default data directory for a role: $XDG_DATA_HOME/certsync/<role>
+ * or ~/.local/share/certsync/<role>; malloc'd. */
+char *cli_default_data_dir(const char *role);
+
+/* A text progress bar on stderr when it is a terminal (or when forced with
+ * CERTSYNC_PROGRESS=1); silent otherwise. */
+struct cli_progress {
+	const char *label;
+	unsigned long long total;
+	long long last_ms;
+	int active;
+};
+void cli_progress_start(struct cli_progress *p, const char *label, unsigned long long total);
+void cli_progress_update(struct cli_progress *p, unsigned long long done);
+void cli_progress_finish(struct cli_progress *p);
+
+#endif

@@ -1,0 +1,146 @@
+/* JSON calls to the hub and the relay blob transport over HTTPS. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <certsync/error.h>
+#include <certsync/fsutil.h>
+#include <certsync/log.h>
+#include "agent_internal.h"
+
+static int status_error(long status, const cs_http_resp *resp, const char *what)
+{
+	char msg[512];
+	cs_http_resp_error(msg, sizeof(msg), resp);
+	int code = CS_ENET;
+	if (status == 401 || status == 403)
+		code = strstr(msg, "revoked") ? CS_EREVOKED : CS_EDENIED;
+	else if (status == 404)
+		code = CS_ENOTFOUND;
+	else if (status == 409 || status == 412)
+		code = CS_ECONFLICT;
+	else if (status >= 400 && status < 500)
+		code = CS_EINVAL;
+	return cs_error_set(code, "%s: hub answered %ld: %s", what, status, msg);
+}
+
+int cs__agent_call(json_t **out, long *status, cs_agent *ag, const char *method, const char *path,
+	json_t *body, long timeout_ms)
+{
+	cs_http_resp resp = {0};
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	int r = cs_httpc_request(&resp, ag->http, method, path, text ? "application/json" : NULL,
+		text, text ? strlen(text) : 0, CS_AGENT_JSON_MAX, timeout_ms);
+	free(text);
+	if (out)
+		*out = NULL;
+	if (r < 0)
+		return r;
+	if (status)
+		*status = resp.status;
+	if (resp.status < 200 || resp.status > 299) {
+		char what[256];
+		snprintf(what, sizeof(what), "%s %s", method, path);
+		r = status_error(resp.status, &resp, what);
+		goto done;
+	}
+	if (out && resp.len > 0) {
+		json_error_t jerr;
+		*out = json_loadb((const char *)resp.body, resp.len, JSON_REJECT_DUPLICATES, &jerr);
+		if (*out == NULL)
+			r = cs_error_set(CS_EMALFORMED, "%s %s: hub sent malformed JSON: %s", method, path, jerr.text);
+	}
+done:
+	cs_http_resp_clear(&resp);
+	return r;
+}
+
+/* Blob transfers are retried: a hub restart must not fail a job. */
+static int blob_put(void *ud, uint64_t job, const char *name, const uint8_t *data, size_t len)
+{
+	cs_agent *ag = ud;
+	char path[128];
+	int r = CS_ENET;
+	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/blobs/%s", (unsigned long long)job, name);
+	for (int attempt = 0; attempt < 8 && !ag->stop; attempt++) {
+		cs_http_resp resp = {0};
+		if (attempt)
+			sleep(attempt < 4 ? 1u << (attempt - 1) : 8);
+		r = cs_httpc_request(&resp, ag->http, "PUT", path, "application/octet-stream", data, len,
+			CS_AGENT_JSON_MAX, 120000);
+		if (r == 0 && (resp.status < 200 || resp.status > 299))
+			r = status_error(resp.status, &resp, path);
+		cs_http_resp_clear(&resp);
+		if (r != CS_ENET)
+			break;
+	}
+	return r;
+}
+
+static int blob_get(void *ud, uint64_t job, const char *name, uint8_t **data, size_t *len)
+{
+	cs_agent *ag = ud;
+	char path[128];
+	int r = CS_ENET;
+	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/blobs/%s", (unsigned long long)job, name);
+	for (int attempt = 0; attempt < 8 && !ag->stop; attempt++) {
+		cs_http_resp resp = {0};
+		if (attempt)
+			sleep(attempt < 4 ? 1u << (attempt - 1) : 8);
+		r = cs_httpc_request(&resp, ag->http, "GET", path, NULL, NULL, 0, CS_AGENT_BLOB_MAX, 120000);
+		if (r == 0 && resp.status == 200) {
+			*data = resp.body;
+			*len = resp.len;
+			return CS_OK;
+		}
+		if (r == 0)
+			r = status_error(resp.status, &resp, path);
+		cs_http_resp_clear(&resp);
+		if (r != CS_ENET)
+			break;
+	}
+	return r;
+}
+
+static void report_progress(void *ud, uint64_t job, uint64_t files_done, uint64_t files_total,
+	uint64_t bytes_done, uint64_t bytes_total)
+{
+	cs_agent *ag = ud;
+	char path[96];
+	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/progress", (unsigned long long)job);
+	json_t *body = json_pack("{sIsIsIsI}", "files_done", (json_int_t)files_done,
+		"files_total", (json_int_t)files_total, "bytes_done", (json_int_t)bytes_done,
+		"bytes_total", (json_int_t)bytes_total);
+	/* Progress is advisory: a failure to report it must not fail the job. */
+	if (cs__agent_call(NULL, NULL, ag, "POST", path, body, 10000) < 0)
+		cs_log(CS_LOG_DEBUG, "agent.progress_failed", "job=%llu reason=\"%s\"",
+			(unsigned long long)job, cs_error_last());
+	json_decref(body);
+}
+
+void cs__agent_relay_io(cs_relay_io *io, cs_agent *ag)
+{
+	io->ud = ag;
+	io->put_blob = blob_put;
+	io->get_blob = blob_get;
+	io->progress = report_progress;
+}
+
+int cs__agent_refresh_crl(cs_agent *ag)
+{
+	cs_http_resp resp = {0};
+	int r = cs_httpc_request(&resp, ag->http, "GET", "/v1/crl", NULL, NULL, 0, 16u << 20, 30000);
+	if (r == 0 && resp.status == 200 && resp.len > 0) {
+		char *path = cs__agent_path(ag->dir, "crl.pem");
+		free(ag->crl_pem);
+		ag->crl_pem = strndup((const char *)resp.body, resp.len);
+		if (path)
+			cs_fs_write_atomic(path, resp.body, resp.len, 0644);
+		free(path);
+	} else {
+		cs_log(CS_LOG_WARN, "agent.crl_stale", "reason=\"%s\"",
+			r < 0 ? cs_error_last() : "hub did not send a CRL");
+	}
+	cs_http_resp_clear(&resp);
+	return CS_OK;
+}

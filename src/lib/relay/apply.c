@@ -1,0 +1,694 @@
+/* Destination side of relay sync (include/certsync/relay.h).
+ *
+ * Order of work: verify the header (signer, chain, job), authenticate and
+ * decode the manifest, rescan the local folder, then write new and changed
+ * files in path order (each through a temporary file that is checked,
+ * fsynced and renamed), then deletions in reverse path order, then directory
+ * metadata, then fsync the touched directories. Only then are the new bases
+ * recorded and the caller acknowledges. A crash anywhere leaves either the
+ * old or the new version of each file, and a rerun skips finished files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <certsync/clock.h>
+#include <certsync/envelope.h>
+#include <certsync/error.h>
+#include <certsync/fsutil.h>
+#include <certsync/hash.h>
+#include <certsync/log.h>
+#include <certsync/manifest.h>
+#include <certsync/relay.h>
+#include <certsync/secure.h>
+
+#define PACK_CACHE 2
+
+struct cached_pack {
+	int64_t index; /* -1 when empty */
+	uint8_t *data;
+	size_t len;
+	size_t *offsets; /* record i of the pack starts at data + offsets[i] */
+	size_t *lens;
+	uint32_t nrecords;
+};
+
+struct applier {
+	cs_index *ix;
+	const cs_relay_apply_request *req;
+	const cs_relay_self *self;
+	const cs_relay_io *io;
+	char *root;
+	cs_session_header h;
+	cs_manifest m;
+	struct cached_pack cache[PACK_CACHE];
+	unsigned cache_next;
+	uint8_t *buf;
+	char **dirs; /* directories to fsync */
+	size_t ndirs;
+	uint64_t files_total, bytes_total, files_done, bytes_done;
+	int64_t last_progress;
+	cs_relay_apply_result *res;
+};
+
+static void progress(struct applier *a, int force)
+{
+	if (a->io->progress == NULL)
+		return;
+	int64_t now = cs_clock_mono_ms();
+	if (!force && now - a->last_progress < 500)
+		return;
+	a->last_progress = now;
+	a->io->progress(a->io->ud, a->req->job, a->files_done, a->files_total, a->bytes_done,
+		a->bytes_total);
+}
+
+static int get_blob(struct applier *a, const char *name, uint8_t **data, size_t *len)
+{
+	int r = a->io->get_blob(a->io->ud, a->req->job, name, data, len);
+	if (r < 0)
+		return cs_error_wrap("download %s", name);
+	a->res->downloaded += *len;
+	return CS_OK;
+}
+
+static int open_header(struct applier *a)
+{
+	uint8_t *der = NULL, *plain = NULL;
+	size_t der_len = 0, plain_len = 0;
+	cs_cert *signer = NULL;
+	char fp1[CS_FINGERPRINT_SIZE], fp2[CS_FINGERPRINT_SIZE];
+	int r;
+	if ((r = get_blob(a, "header", &der, &der_len)) < 0)
+		return r;
+	if ((r = cs_envelope_open(&plain, &plain_len, &signer, der, der_len, a->self->key,
+		     a->self->cert)) < 0) {
+		cs_error_wrap("session header");
+		goto done;
+	}
+	/* The signer must be the job's source as registered at the hub, and
+	 * still valid under our trust anchor. */
+	if ((r = cs_cert_fingerprint(fp1, signer)) < 0 ||
+	    (r = cs_cert_fingerprint(fp2, a->req->source_cert)) < 0)
+		goto done;
+	if (strcmp(fp1, fp2) != 0) {
+		r = cs_error_set(CS_EAUTH, "session header is not signed by the job's source device");
+		goto done;
+	}
+	if ((r = cs_cert_verify(signer, a->self->ca, a->self->crl_pem, 0)) < 0) {
+		cs_error_wrap("source certificate");
+		goto done;
+	}
+	if ((r = cs_session_header_decode(&a->h, plain, plain_len)) < 0)
+		goto done;
+	if (a->h.job != a->req->job || strcmp(a->h.folder, a->req->folder) != 0 ||
+	    strcmp(a->h.source, a->req->source_id) != 0 || a->h.to_seq != a->req->to_seq) {
+		r = cs_error_set(CS_EAUTH, "session header belongs to another job (job %llu, folder %s)",
+			(unsigned long long)a->h.job, a->h.folder);
+		goto done;
+	}
+done:
+	free(der);
+	if (plain)
+		cs_freezero(plain, plain_len);
+	cs_cert_free(signer);
+	return r;
+}
+
+static int load_manifest(struct applier *a)
+{
+	uint8_t *blob = NULL, *plain = NULL;
+	size_t blob_len = 0, off = 0, got = 0;
+	uint32_t count = 0;
+	uint8_t hash[32];
+	int r;
+	if ((r = get_blob(a, "manifest", &blob, &blob_len)) < 0)
+		return r;
+	plain = malloc(a->h.manifest_len + 1);
+	if (plain == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (;;) {
+		const uint8_t *rec;
+		size_t rec_len;
+		if ((r = cs_pack_next(&rec, &rec_len, blob, blob_len, &off)) < 0)
+			goto done;
+		if (r == 0)
+			break;
+		size_t n = rec_len - CS_RECORD_TAG_LEN;
+		if (count >= a->h.manifest_records || n > a->h.manifest_len - got) {
+			r = cs_error_set(CS_EMALFORMED, "manifest longer than announced");
+			goto done;
+		}
+		if ((r = cs_record_open(plain + got, &a->h.key, CS_RECORD_MANIFEST, count, rec, rec_len)) < 0) {
+			cs_error_wrap("manifest record %u", count);
+			goto done;
+		}
+		got += n;
+		count++;
+	}
+	if (count != a->h.manifest_records || got != a->h.manifest_len) {
+		r = cs_error_set(CS_ETRUNCATED, "manifest truncated: %u of %u records",
+			count, a->h.manifest_records);
+		goto done;
+	}
+	cs_sha256(hash, plain, got);
+	if (!cs_memeq(hash, a->h.manifest_hash, 32)) {
+		r = cs_error_set(CS_EAUTH, "manifest does not match the session header");
+		goto done;
+	}
+	if ((r = cs_manifest_decode(&a->m, plain, got, a->h.data_records)) < 0)
+		goto done;
+	if (a->m.npacks != a->h.packs)
+		r = cs_error_set(CS_EMALFORMED, "manifest lists %zu packs, header %u", a->m.npacks, a->h.packs);
+done:
+	free(blob);
+	free(plain);
+	return r;
+}
+
+static void cache_clear(struct cached_pack *c)
+{
+	free(c->data);
+	free(c->offsets);
+	free(c->lens);
+	memset(c, 0, sizeof(*c));
+	c->index = -1;
+}
+
+static int fetch_pack(struct applier *a, size_t pi, struct cached_pack **out)
+{
+	for (unsigned i = 0; i < PACK_CACHE; i++)
+		if (a->cache[i].index == (int64_t)pi) {
+			*out = &a->cache[i];
+			return CS_OK;
+		}
+	struct cached_pack *c = &a->cache[a->cache_next++ % PACK_CACHE];
+	char name[32];
+	size_t off = 0;
+	int r;
+	cache_clear(c);
+	snprintf(name, sizeof(name), "p%zu", pi);
+	if ((r = get_blob(a, name, &c->data, &c->len)) < 0)
+		return r;
+	uint32_t want = a->m.packs[pi].nrecords;
+	c->offsets = calloc(want, sizeof(size_t));
+	c->lens = calloc(want, sizeof(size_t));
+	if (c->offsets == NULL || c->lens == NULL) {
+		cache_clear(c);
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	}
+	for (;;) {
+		const uint8_t *rec;
+		size_t rec_len;
+		if ((r = cs_pack_next(&rec, &rec_len, c->data, c->len, &off)) < 0)
+			break;
+		if (r == 0)
+			break;
+		if (c->nrecords == want) {
+			r = cs_error_set(CS_EMALFORMED, "pack %s holds more records than announced", name);
+			break;
+		}
+		c->offsets[c->nrecords] = (size_t)(rec - c->data);
+		c->lens[c->nrecords] = rec_len;
+		c->nrecords++;
+	}
+	if (r == 0 && c->nrecords != want)
+		r = cs_error_set(CS_ETRUNCATED, "pack %s truncated: %u of %u records", name,
+			c->nrecords, want);
+	if (r < 0) {
+		cache_clear(c);
+		return r;
+	}
+	c->index = (int64_t)pi;
+	*out = c;
+	return CS_OK;
+}
+
+/* Decrypt data record rec into a->buf and check it is the expected chunk. */
+static int record_chunk(struct applier *a, const cs_manifest_chunk *ch)
+{
+	size_t lo = 0, hi = a->m.npacks;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (a->m.packs[mid].first_record <= ch->record)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	struct cached_pack *c;
+	int r = fetch_pack(a, lo, &c);
+	if (r < 0)
+		return r;
+	uint64_t i = ch->record - a->m.packs[lo].first_record;
+	if (c->lens[i] != (size_t)ch->len + CS_RECORD_TAG_LEN)
+		return cs_error_set(CS_EAUTH, "chunk record %llu has the wrong length",
+			(unsigned long long)ch->record);
+	r = cs_record_open(a->buf, &a->h.key, CS_RECORD_DATA, ch->record, c->data + c->offsets[i], c->lens[i]);
+	if (r < 0)
+		return cs_error_set(CS_EAUTH, "chunk record %llu failed authentication (altered, "
+			"reordered or from another session)", (unsigned long long)ch->record);
+	uint8_t h[32];
+	cs_sha256(h, a->buf, ch->len);
+	if (!cs_memeq(h, ch->hash, 32))
+		return cs_error_set(CS_EAUTH, "chunk record %llu does not hold the announced chunk",
+			(unsigned long long)ch->record);
+	return CS_OK;
+}
+
+/* Read a chunk this device already holds (in any of its files). */
+static int local_chunk(struct applier *a, const cs_manifest_chunk *ch)
+{
+	char *path = NULL, *full = NULL;
+	uint64_t off;
+	uint32_t len;
+	int fd = -1, r = cs_index_chunk_locate(&path, &off, &len, a->ix, a->req->folder, ch->hash);
+	if (r < 0)
+		goto done;
+	r = CS_ENOTFOUND;
+	if (len != ch->len || (full = cs_path_join(a->root, path)) == NULL)
+		goto done;
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || pread(fd, a->buf, len, (off_t)off) != (ssize_t)len)
+		goto done;
+	uint8_t h[32];
+	cs_sha256(h, a->buf, len);
+	if (cs_memeq(h, ch->hash, 32))
+		r = CS_OK;
+done:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	free(full);
+	return r;
+}
+
+static int get_chunk(struct applier *a, const cs_manifest_entry *e, uint32_t i)
+{
+	const cs_manifest_chunk *ch = &e->chunks[i];
+	/* A chunk we hold locally saves a download; a sent one is the fallback
+	 * when our copy has changed since the last scan. */
+	if (local_chunk(a, ch) == CS_OK)
+		return CS_OK;
+	if (ch->record != CS_RECORD_NONE)
+		return record_chunk(a, ch);
+	return cs_error_set(CS_ENOTFOUND, "%s: chunk %u is neither sent nor held locally "
+		"(local copy changed); a full resync is needed", e->path, i);
+}
+
+static int note_dir(struct applier *a, const char *path)
+{
+	char *dir = strdup(path);
+	if (dir == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	for (size_t i = 0; i < a->ndirs; i++)
+		if (strcmp(a->dirs[i], dir) == 0) {
+			free(dir);
+			return CS_OK;
+		}
+	char **n = realloc(a->dirs, (a->ndirs + 1) * sizeof(*n));
+	if (n == NULL) {
+		free(dir);
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	}
+	a->dirs = n;
+	a->dirs[a->ndirs++] = dir;
+	return CS_OK;
+}
+
+static void conflict_name(char *out, size_t n, const char *full, const char *device_id)
+{
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	const char *base = strrchr(full, '/');
+	base = base ? base + 1 : full;
+	const char *dot = strrchr(base, '.');
+	if (dot == NULL || dot == base)
+		dot = base + strlen(base);
+	snprintf(out, n, "%.*s.sync-conflict-%s-%.7s%s", (int)(dot - full), full, stamp, device_id, dot);
+}
+
+/* Is the local version a change of our own, one the sync must not lose? */
+static int is_local_change(struct applier *a, const cs_file_entry *local, const cs_manifest_entry *e)
+{
+	uint8_t base[32];
+	if (local == NULL || local->deleted || local->kind != CS_KIND_FILE)
+		return 0;
+	if (memcmp(local->hash, e->hash, 32) == 0)
+		return 0;
+	if ((e->flags & CS_MANIFEST_HAS_PREV) && memcmp(local->hash, e->prev_hash, 32) == 0)
+		return 0;
+	if (cs_index_base_get(base, a->ix, a->req->folder, a->req->source_id, local->path) == 0 &&
+	    memcmp(local->hash, base, 32) == 0)
+		return 0;
+	return 1;
+}
+
+static int set_times(int fd, const char *full, int64_t mtime_ns)
+{
+	struct timespec ts[2];
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = (time_t)(mtime_ns / 1000000000);
+	ts[1].tv_nsec = (long)(mtime_ns % 1000000000);
+	if (ts[1].tv_nsec < 0) {
+		ts[1].tv_nsec += 1000000000;
+		ts[1].tv_sec--;
+	}
+	int r = fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, full, ts, AT_SYMLINK_NOFOLLOW);
+	return r == 0 ? CS_OK : cs_error_set(CS_EIO, "set time of %s: %s", full, strerror(errno));
+}
+
+static int write_temp(struct applier *a, const cs_manifest_entry *e, const char *full, char **tmp_out)
+{
+	char *tmp = NULL;
+	const char *slash = strrchr(full, '/');
+	int fd = -1, r = CS_OK;
+	if (asprintf(&tmp, "%.*s/" CS_TMP_PREFIX "XXXXXX", (int)(slash - full), full) < 0)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	fd = mkstemp(tmp);
+	if (fd < 0 && errno == ENOENT) {
+		/* Our copy lost a parent directory; recreate it. */
+		char *dir = strndup(full, (size_t)(slash - full));
+		if (dir)
+			cs_fs_mkdirs(dir, 0755);
+		free(dir);
+		fd = mkstemp(tmp);
+	}
+	if (fd < 0) {
+		r = cs_error_set(CS_EIO, "create temporary file for %s: %s", e->path, strerror(errno));
+		goto done;
+	}
+	cs_sha256_ctx *fh = cs_sha256_new();
+	if (fh == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (uint32_t i = 0; i < e->nchunks && r == 0; i++) {
+		if ((r = get_chunk(a, e, i)) < 0)
+			break;
+		cs_sha256_update(fh, e->chunks[i].hash, 32);
+		size_t left = e->chunks[i].len;
+		const uint8_t *p = a->buf;
+		while (left > 0) {
+			ssize_t w = write(fd, p, left);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				r = cs_error_set(CS_EIO, "write %s: %s", e->path, strerror(errno));
+				break;
+			}
+			p += w;
+			left -= (size_t)w;
+		}
+		a->bytes_done += e->chunks[i].len;
+		a->res->bytes += e->chunks[i].len;
+		progress(a, 0);
+	}
+	uint8_t h[32];
+	cs_sha256_final(fh, h);
+	if (r < 0)
+		goto done;
+	if (memcmp(h, e->hash, 32) != 0) {
+		r = cs_error_set(CS_EAUTH, "%s: content hash does not match the manifest", e->path);
+		goto done;
+	}
+	if (fchmod(fd, e->mode & 07777) != 0 || (r = set_times(fd, tmp, e->mtime_ns)) < 0 ||
+	    fsync(fd) != 0) {
+		if (r == 0)
+			r = cs_error_set(CS_EIO, "finish %s: %s", e->path, strerror(errno));
+		goto done;
+	}
+done:
+	if (fd >= 0)
+		close(fd);
+	if (r < 0 && tmp) {
+		unlink(tmp);
+		free(tmp);
+		tmp = NULL;
+	}
+	*tmp_out = tmp;
+	return r;
+}
+
+/* Move a local version aside as a conflict copy. */
+static int keep_conflict(struct applier *a, const char *full)
+{
+	char aside[8192];
+	conflict_name(aside, sizeof(aside), full, a->self->device_id);
+	if (rename(full, aside) != 0)
+		return cs_error_set(CS_EIO, "keep conflicting %s: %s", full, strerror(errno));
+	a->res->conflicts++;
+	cs_log(CS_LOG_WARN, "relay.conflict", "path=\"%s\" kept_as=\"%s\"", full, aside);
+	return CS_OK;
+}
+
+static int apply_file(struct applier *a, const cs_manifest_entry *e, const cs_file_entry *local,
+	const char *full)
+{
+	char *tmp = NULL;
+	int r;
+	if (local && !local->deleted && local->kind == CS_KIND_FILE &&
+	    memcmp(local->hash, e->hash, 32) == 0) {
+		/* Same content (also after a crash): only metadata may differ. */
+		if ((local->mode & 07777) != e->mode && chmod(full, e->mode) != 0)
+			return cs_error_set(CS_EIO, "chmod %s: %s", e->path, strerror(errno));
+		if (local->mtime_ns != e->mtime_ns && (r = set_times(-1, full, e->mtime_ns)) < 0)
+			return r;
+		a->bytes_done += e->size;
+		return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
+	}
+	if ((r = write_temp(a, e, full, &tmp)) < 0)
+		return r;
+	if (is_local_change(a, local, e) && (r = keep_conflict(a, full)) < 0)
+		goto done;
+	if (local == NULL || local->deleted) {
+		/* Never clobber a file that appeared after our scan. */
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, full, RENAME_NOREPLACE) != 0) {
+			if (errno != EEXIST) {
+				r = cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
+				goto done;
+			}
+			struct stat st;
+			if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+				r = cs_error_set(CS_ECONFLICT, "%s is a directory here", e->path);
+				goto done;
+			}
+			if ((r = keep_conflict(a, full)) < 0)
+				goto done;
+			if (rename(tmp, full) != 0) {
+				r = cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
+				goto done;
+			}
+		}
+	} else if (rename(tmp, full) != 0) {
+		r = cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
+		goto done;
+	}
+	free(tmp);
+	tmp = NULL;
+	if ((r = note_dir(a, full)) < 0)
+		return r;
+	r = cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
+done:
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	return r;
+}
+
+static int apply_dir(struct applier *a, const cs_manifest_entry *e, const cs_file_entry *local,
+	const char *full)
+{
+	struct stat st;
+	if (lstat(full, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		/* A file of ours stands where the source has a directory. */
+		if (local && !local->deleted && local->kind == CS_KIND_FILE) {
+			int r = keep_conflict(a, full);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (mkdir(full, e->mode & 07777) != 0 && errno != EEXIST) {
+		if (errno == ENOENT && cs_fs_mkdirs(full, 0755) == 0)
+			return note_dir(a, full);
+		return cs_error_set(CS_EIO, "create directory %s: %s", e->path, strerror(errno));
+	}
+	return note_dir(a, full);
+}
+
+static int apply_delete(struct applier *a, const cs_manifest_entry *e, const char *full)
+{
+	cs_file_entry *local = NULL;
+	uint8_t base[32];
+	int r = cs_index_get(&local, a->ix, a->req->folder, e->path);
+	if (r == CS_ENOTFOUND || (r == 0 && local->deleted)) {
+		r = CS_OK;
+		goto forget;
+	}
+	if (r < 0)
+		return r;
+	if (local->kind == CS_KIND_DIR) {
+		if (rmdir(full) != 0 && errno != ENOENT) {
+			cs_log(CS_LOG_WARN, "relay.keep_dir", "path=\"%s\" reason=\"%s\"", e->path, strerror(errno));
+			a->res->conflicts++;
+		}
+	} else {
+		int ours = !((e->flags & CS_MANIFEST_HAS_PREV) && memcmp(local->hash, e->prev_hash, 32) == 0) &&
+			!(cs_index_base_get(base, a->ix, a->req->folder, a->req->source_id, e->path) == 0 &&
+				memcmp(local->hash, base, 32) == 0);
+		if (ours) {
+			/* Deleted there, changed here: keep our version. */
+			cs_log(CS_LOG_WARN, "relay.keep_changed", "path=\"%s\"", e->path);
+			a->res->conflicts++;
+		} else if (unlink(full) != 0 && errno != ENOENT) {
+			r = cs_error_set(CS_EIO, "delete %s: %s", e->path, strerror(errno));
+			goto done;
+		}
+	}
+	if ((r = note_dir(a, full)) < 0)
+		goto done;
+forget:
+	r = cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, NULL);
+done:
+	cs_file_entry_free(local);
+	return r;
+}
+
+static int run(struct applier *a)
+{
+	cs_scan_stats stats;
+	int r;
+	if ((r = open_header(a)) < 0 || (r = load_manifest(a)) < 0)
+		return r;
+	if ((r = cs_index_scan(a->ix, a->req->folder, &stats, NULL, NULL)) < 0)
+		return r;
+	for (size_t i = 0; i < a->m.nentries; i++) {
+		if (a->m.entries[i].seq <= a->req->history)
+			continue;
+		a->files_total++;
+		a->bytes_total += a->m.entries[i].size;
+	}
+	progress(a, 1);
+	if ((r = cs_index_begin(a->ix)) < 0)
+		return r;
+	/* Pass 1: directories and files, parents first. */
+	for (size_t i = 0; i < a->m.nentries; i++) {
+		const cs_manifest_entry *e = &a->m.entries[i];
+		if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED))
+			continue;
+		char *full = cs_path_join(a->root, e->path);
+		cs_file_entry *local = NULL;
+		if (full == NULL) {
+			r = cs_error_set(CS_ENOMEM, "out of memory");
+			goto fail;
+		}
+		r = cs_index_get(&local, a->ix, a->req->folder, e->path);
+		if (r == CS_ENOTFOUND)
+			r = CS_OK;
+		if (r == 0)
+			r = e->kind == CS_KIND_DIR ? apply_dir(a, e, local, full) : apply_file(a, e, local, full);
+		cs_file_entry_free(local);
+		free(full);
+		if (r < 0)
+			goto fail;
+		a->files_done++;
+		a->res->files++;
+		progress(a, 0);
+	}
+	/* Pass 2: deletions, children first. */
+	for (size_t i = a->m.nentries; i-- > 0;) {
+		const cs_manifest_entry *e = &a->m.entries[i];
+		if (e->seq <= a->req->history || !(e->flags & CS_MANIFEST_DELETED))
+			continue;
+		char *full = cs_path_join(a->root, e->path);
+		if (full == NULL) {
+			r = cs_error_set(CS_ENOMEM, "out of memory");
+			goto fail;
+		}
+		r = apply_delete(a, e, full);
+		free(full);
+		if (r < 0)
+			goto fail;
+		a->files_done++;
+		a->res->files++;
+	}
+	/* Pass 3: directory modes and times, children first, since writing a
+	 * child changes its parent's mtime. */
+	for (size_t i = a->m.nentries; i-- > 0;) {
+		const cs_manifest_entry *e = &a->m.entries[i];
+		if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED) || e->kind != CS_KIND_DIR)
+			continue;
+		char *full = cs_path_join(a->root, e->path);
+		if (full == NULL) {
+			r = cs_error_set(CS_ENOMEM, "out of memory");
+			goto fail;
+		}
+		if (chmod(full, e->mode & 07777) != 0)
+			r = cs_error_set(CS_EIO, "chmod %s: %s", e->path, strerror(errno));
+		else
+			r = set_times(-1, full, e->mtime_ns);
+		free(full);
+		if (r < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < a->ndirs; i++)
+		if ((r = cs_fs_fsync_dir(a->dirs[i])) < 0)
+			goto fail;
+	if ((r = cs_index_commit(a->ix)) < 0)
+		goto fail;
+	progress(a, 1);
+	return CS_OK;
+fail:
+	cs_index_rollback(a->ix);
+	return r;
+}
+
+int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_apply_request *req,
+	const cs_relay_self *self, const cs_relay_io *io)
+{
+	struct applier a;
+	int r;
+	memset(&a, 0, sizeof(a));
+	memset(res, 0, sizeof(*res));
+	a.ix = ix;
+	a.req = req;
+	a.self = self;
+	a.io = io;
+	a.res = res;
+	for (unsigned i = 0; i < PACK_CACHE; i++)
+		a.cache[i].index = -1;
+	a.buf = malloc(CS_RECORD_PLAIN_MAX);
+	if (a.buf == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	if ((r = cs_index_folder_root(&a.root, ix, req->folder)) == 0)
+		r = run(&a);
+	if (r == 0) {
+		res->to_seq = req->to_seq;
+		cs_log(CS_LOG_INFO, "relay.applied", "job=%llu folder=%s files=%llu bytes=%llu "
+			"downloaded=%llu conflicts=%llu", (unsigned long long)req->job, req->folder,
+			(unsigned long long)res->files, (unsigned long long)res->bytes,
+			(unsigned long long)res->downloaded, (unsigned long long)res->conflicts);
+	}
+	for (unsigned i = 0; i < PACK_CACHE; i++)
+		cache_clear(&a.cache[i]);
+	for (size_t i = 0; i < a.ndirs; i++)
+		free(a.dirs[i]);
+	free(a.dirs);
+	cs_session_header_clear(&a.h);
+	cs_manifest_clear(&a.m);
+	cs_freezero(a.buf, CS_RECORD_PLAIN_MAX);
+	free(a.root);
+	return r;
+}

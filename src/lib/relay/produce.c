@@ -1,0 +1,330 @@
+/* Source side of relay sync (include/certsync/relay.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <certsync/buf.h>
+#include <certsync/envelope.h>
+#include <certsync/error.h>
+#include <certsync/hash.h>
+#include <certsync/log.h>
+#include <certsync/manifest.h>
+#include <certsync/relay.h>
+#include <certsync/secure.h>
+#include "chunk_table.h"
+
+struct producer {
+	cs_index *ix;
+	const char *folder;
+	uint64_t job;
+	const cs_relay_io *io;
+	char *root;
+	uint64_t from;
+	cs_session_key sk;
+	cs_manifest m;
+	struct cs_chunk_table sent; /* chunk hash -> record index */
+	cs_buf *pack;
+	uint64_t next_record;
+	uint64_t pack_first;
+	uint32_t pack_records;
+	uint8_t *plain;
+	cs_relay_produce_result *res;
+};
+
+static int put_blob(struct producer *p, const char *name, const uint8_t *data, size_t len)
+{
+	int r = p->io->put_blob(p->io->ud, p->job, name, data, len);
+	if (r < 0)
+		return cs_error_wrap("upload %s", name);
+	p->res->bytes += len;
+	return CS_OK;
+}
+
+static int flush_pack(struct producer *p)
+{
+	char name[32];
+	if (p->pack_records == 0)
+		return CS_OK;
+	snprintf(name, sizeof(name), "p%zu", p->m.npacks);
+	int r = put_blob(p, name, cs_buf_ptr(p->pack), cs_buf_len(p->pack));
+	if (r < 0)
+		return r;
+	if ((r = cs_manifest_add_pack(&p->m, p->pack_first, p->pack_records)) < 0)
+		return r;
+	p->res->packs++;
+	cs_buf_reset(p->pack);
+	p->pack_first = p->next_record;
+	p->pack_records = 0;
+	return CS_OK;
+}
+
+/* Seal one record into a pack buffer: u32 length, then ciphertext + tag. */
+static int seal_into(cs_buf *pack, const cs_session_key *sk, enum cs_record_kind kind,
+	uint64_t index, const uint8_t *plain, size_t len)
+{
+	uint8_t *dst;
+	int r = cs_buf_put_u32(pack, (uint32_t)(len + CS_RECORD_TAG_LEN));
+	if (r < 0 || (r = cs_buf_reserve(&dst, pack, len + CS_RECORD_TAG_LEN)) < 0)
+		return r;
+	return cs_record_seal(dst, sk, kind, index, plain, len);
+}
+
+/* Read one chunk of a file and check it still has the indexed content: a
+ * file that changed since the scan must not be sent under a stale hash. */
+static int read_chunk(struct producer *p, int fd, const char *path, const cs_chunk_ref *c)
+{
+	size_t got = 0;
+	while (got < c->len) {
+		ssize_t n = pread(fd, p->plain + got, c->len - got, (off_t)(c->offset + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", path);
+		got += (size_t)n;
+	}
+	uint8_t h[32];
+	cs_sha256(h, p->plain, c->len);
+	if (memcmp(h, c->hash, 32) != 0)
+		return cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", path);
+	return CS_OK;
+}
+
+static int add_file(struct producer *p, const cs_file_entry *e, cs_manifest_entry *me)
+{
+	int fd = -1, r = CS_OK;
+	for (size_t i = 0; i < e->nchunks; i++) {
+		const cs_chunk_ref *c = &e->chunks[i];
+		cs_manifest_chunk *mc = &me->chunks[i];
+		uint64_t seq, rec;
+		memcpy(mc->hash, c->hash, 32);
+		mc->len = c->len;
+		if (cs_chunk_table_get(&p->sent, c->hash, &rec)) {
+			mc->record = rec;
+			continue;
+		}
+		/* Chunks that were already part of the folder at the smallest
+		 * history are held by every destination. */
+		r = cs_index_chunk_seq(&seq, p->ix, p->folder, c->hash);
+		if (r == CS_OK && seq <= p->from) {
+			mc->record = CS_RECORD_NONE;
+			continue;
+		}
+		if (r < 0 && r != CS_ENOTFOUND)
+			goto done;
+		if (fd < 0) {
+			char *full = NULL;
+			if (asprintf(&full, "%s/%s", p->root, e->path) < 0) {
+				r = cs_error_set(CS_ENOMEM, "out of memory");
+				goto done;
+			}
+			fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			free(full);
+			if (fd < 0) {
+				r = cs_error_set(CS_ECONFLICT, "%s vanished while it was being sent", e->path);
+				goto done;
+			}
+		}
+		if ((r = read_chunk(p, fd, e->path, c)) < 0)
+			goto done;
+		rec = p->next_record++;
+		if ((r = seal_into(p->pack, &p->sk, CS_RECORD_DATA, rec, p->plain, c->len)) < 0)
+			goto done;
+		if ((r = cs_chunk_table_put(&p->sent, c->hash, rec)) < 0)
+			goto done;
+		mc->record = rec;
+		p->pack_records++;
+		p->res->records++;
+		if (cs_buf_len(p->pack) >= CS_PACK_TARGET && (r = flush_pack(p)) < 0)
+			goto done;
+	}
+	r = CS_OK;
+done:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int add_entry(void *ud, const cs_file_entry *e)
+{
+	struct producer *p = ud;
+	cs_manifest_entry me;
+	int r;
+	memset(&me, 0, sizeof(me));
+	me.path = e->path;
+	me.kind = e->kind;
+	me.flags = (uint8_t)((e->deleted ? CS_MANIFEST_DELETED : 0) |
+		(e->has_prev ? CS_MANIFEST_HAS_PREV : 0));
+	me.mode = e->mode & 07777;
+	me.mtime_ns = e->mtime_ns;
+	me.size = e->deleted ? 0 : e->size;
+	me.seq = e->seq;
+	memcpy(me.hash, e->hash, 32);
+	memcpy(me.prev_hash, e->prev_hash, 32);
+	if (e->kind == CS_KIND_FILE && !e->deleted && e->nchunks > 0) {
+		me.nchunks = (uint32_t)e->nchunks;
+		me.chunks = calloc(e->nchunks, sizeof(*me.chunks));
+		if (me.chunks == NULL)
+			return cs_error_set(CS_ENOMEM, "out of memory");
+		if ((r = add_file(p, e, &me)) < 0) {
+			free(me.chunks);
+			return r;
+		}
+	}
+	r = cs_manifest_add_entry(&p->m, &me);
+	free(me.chunks);
+	return r;
+}
+
+/* The manifest travels as kind-2 records in its own blob, so that the CMS
+ * header stays small however many files change. */
+static int upload_manifest(struct producer *p, cs_session_header *h)
+{
+	uint8_t *plain = NULL;
+	size_t len = 0;
+	cs_buf *blob = NULL;
+	int r = cs_manifest_encode(&plain, &len, &p->m);
+	if (r < 0)
+		return r;
+	h->manifest_len = len;
+	cs_sha256(h->manifest_hash, plain, len);
+	uint32_t nrec = (uint32_t)((len + CS_MANIFEST_RECORD_PLAIN - 1) / CS_MANIFEST_RECORD_PLAIN);
+	if (nrec == 0)
+		nrec = 1;
+	if (nrec > 256) {
+		r = cs_error_set(CS_ELIMIT, "too many changes for one session (manifest of %zu bytes)", len);
+		goto done;
+	}
+	blob = cs_buf_new(len + nrec * (4 + CS_RECORD_TAG_LEN) + 16);
+	if (blob == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (uint32_t i = 0; i < nrec; i++) {
+		size_t off = (size_t)i * CS_MANIFEST_RECORD_PLAIN;
+		size_t n = len - off < CS_MANIFEST_RECORD_PLAIN ? len - off : CS_MANIFEST_RECORD_PLAIN;
+		if ((r = seal_into(blob, &p->sk, CS_RECORD_MANIFEST, i, plain + off, n)) < 0)
+			goto done;
+	}
+	h->manifest_records = nrec;
+	r = put_blob(p, "manifest", cs_buf_ptr(blob), cs_buf_len(blob));
+done:
+	cs_buf_free(blob);
+	free(plain);
+	return r;
+}
+
+static int check_destinations(const cs_relay_self *self, const cs_relay_dest *dests, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char id[CS_DEVICE_ID_SIZE];
+		int r = cs_cert_verify(dests[i].cert, self->ca, self->crl_pem, 0);
+		if (r < 0)
+			return cs_error_wrap("destination %.7s", dests[i].device_id);
+		if ((r = cs_cert_device_id(id, dests[i].cert)) < 0)
+			return r;
+		if (strcmp(id, dests[i].device_id) != 0)
+			return cs_error_set(CS_EAUTH, "destination %.7s: certificate belongs to device %.7s",
+				dests[i].device_id, id);
+	}
+	return CS_OK;
+}
+
+int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *folder,
+	uint64_t job, const cs_relay_self *self, const cs_relay_dest *dests, size_t ndests,
+	const cs_relay_io *io)
+{
+	struct producer p;
+	cs_session_header h;
+	cs_scan_stats stats;
+	const cs_cert **recips = NULL;
+	uint8_t *hdr_plain = NULL, *sealed = NULL;
+	size_t hdr_len = 0, sealed_len = 0;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	memset(&h, 0, sizeof(h));
+	memset(res, 0, sizeof(*res));
+	if (ndests == 0)
+		return cs_error_set(CS_EINVAL, "no destinations");
+	if ((r = check_destinations(self, dests, ndests)) < 0)
+		return r;
+	p.ix = ix;
+	p.folder = folder;
+	p.job = job;
+	p.io = io;
+	p.res = res;
+	if ((r = cs_index_folder_root(&p.root, ix, folder)) < 0)
+		goto done;
+	if ((r = cs_index_scan(ix, folder, &stats, NULL, NULL)) < 0)
+		goto done;
+	if ((r = cs_index_folder_seq(&res->to_seq, ix, folder)) < 0)
+		goto done;
+	/* One delta serves every destination: it starts at the smallest
+	 * history. A history beyond our sequence number (our index was reset)
+	 * cannot be trusted, so such a destination gets everything. */
+	p.from = UINT64_MAX;
+	for (size_t i = 0; i < ndests; i++) {
+		uint64_t hst = dests[i].history > res->to_seq ? 0 : dests[i].history;
+		if (hst < p.from)
+			p.from = hst;
+	}
+	res->from_seq = p.from;
+	p.pack = cs_buf_new(CS_PACK_TARGET + CS_RECORD_PLAIN_MAX + 64);
+	p.plain = malloc(CS_RECORD_PLAIN_MAX);
+	if (p.pack == NULL || p.plain == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = cs_session_key_generate(&p.sk)) < 0)
+		goto done;
+	if ((r = cs_index_changes_since(ix, folder, p.from, add_entry, &p)) < 0)
+		goto done;
+	if ((r = flush_pack(&p)) < 0)
+		goto done;
+	res->files = p.m.nentries;
+
+	h.job = job;
+	h.folder = (char *)folder;
+	h.source = (char *)self->device_id;
+	h.from_seq = p.from;
+	h.to_seq = res->to_seq;
+	h.key = p.sk;
+	h.data_records = p.next_record;
+	h.packs = (uint32_t)p.m.npacks;
+	if ((r = upload_manifest(&p, &h)) < 0)
+		goto done;
+	if ((r = cs_session_header_encode(&hdr_plain, &hdr_len, &h)) < 0)
+		goto done;
+	recips = calloc(ndests, sizeof(*recips));
+	if (recips == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < ndests; i++)
+		recips[i] = dests[i].cert;
+	if ((r = cs_envelope_seal(&sealed, &sealed_len, hdr_plain, hdr_len, self->key, self->cert,
+		     recips, ndests)) < 0)
+		goto done;
+	r = put_blob(&p, "header", sealed, sealed_len);
+	if (r == 0)
+		cs_log(CS_LOG_INFO, "relay.produced", "job=%llu folder=%s from=%llu to=%llu files=%llu "
+			"records=%llu bytes=%llu", (unsigned long long)job, folder,
+			(unsigned long long)p.from, (unsigned long long)res->to_seq,
+			(unsigned long long)res->files, (unsigned long long)res->records,
+			(unsigned long long)res->bytes);
+done:
+	if (hdr_plain)
+		cs_freezero(hdr_plain, hdr_len);
+	free(sealed);
+	free(recips);
+	cs_wipe(&p.sk, sizeof(p.sk));
+	cs_wipe(&h.key, sizeof(h.key));
+	cs_manifest_clear(&p.m);
+	cs_chunk_table_free(&p.sent);
+	cs_buf_free(p.pack);
+	free(p.plain);
+	free(p.root);
+	return r;
+}
