@@ -47,7 +47,8 @@ struct applier {
 	struct cached_pack cache[PACK_CACHE];
 	unsigned cache_next;
 	uint8_t *buf;
-	char **dirs; /* directories to fsync */
+	char **staged; /* per manifest entry: its temporary file, or NULL */
+	char **dirs;   /* directories to fsync */
 	size_t ndirs;
 	uint64_t files_total, bytes_total, files_done, bytes_done;
 	int64_t last_progress;
@@ -369,22 +370,15 @@ static int set_times(int fd, const char *full, int64_t mtime_ns)
 	return r == 0 ? CS_OK : cs_error_set(CS_EIO, "set time of %s: %s", full, strerror(errno));
 }
 
-static int write_temp(struct applier *a, const cs_manifest_entry *e, const char *full, char **tmp_out)
+static int write_temp(struct applier *a, const cs_manifest_entry *e, char **tmp_out)
 {
 	char *tmp = NULL;
-	const char *slash = strrchr(full, '/');
 	int fd = -1, r = CS_OK;
-	if (asprintf(&tmp, "%.*s/" CS_TMP_PREFIX "XXXXXX", (int)(slash - full), full) < 0)
+	/* Staged in the folder's root: the same file system as every final
+	 * path, so the later rename is atomic wherever the file goes. */
+	if (asprintf(&tmp, "%s/" CS_TMP_PREFIX "XXXXXX", a->root) < 0)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	fd = mkstemp(tmp);
-	if (fd < 0 && errno == ENOENT) {
-		/* Our copy lost a parent directory; recreate it. */
-		char *dir = strndup(full, (size_t)(slash - full));
-		if (dir)
-			cs_fs_mkdirs(dir, 0755);
-		free(dir);
-		fd = mkstemp(tmp);
-	}
 	if (fd < 0) {
 		r = cs_error_set(CS_EIO, "create temporary file for %s: %s", e->path, strerror(errno));
 		goto done;
@@ -453,14 +447,31 @@ static int keep_conflict(struct applier *a, const char *full)
 	return CS_OK;
 }
 
-static int apply_file(struct applier *a, const cs_manifest_entry *e, const cs_file_entry *local,
-	const char *full)
+/* Phase 1: fetch, verify and write a changed file to a temporary file. */
+static int stage_file(struct applier *a, size_t i)
 {
-	char *tmp = NULL;
+	const cs_manifest_entry *e = &a->m.entries[i];
+	cs_file_entry *local = NULL;
+	int r = cs_index_get(&local, a->ix, a->req->folder, e->path);
+	if (r == CS_ENOTFOUND)
+		r = CS_OK;
+	if (r == 0 && !(local && !local->deleted && local->kind == CS_KIND_FILE &&
+			memcmp(local->hash, e->hash, 32) == 0))
+		r = write_temp(a, e, &a->staged[i]);
+	cs_file_entry_free(local);
+	return r;
+}
+
+/* Phase 2: put a staged file in place, or fix the metadata of a file that
+ * already has the content (also the case after a crash). */
+static int commit_file(struct applier *a, size_t i, const cs_file_entry *local, const char *full)
+{
+	const cs_manifest_entry *e = &a->m.entries[i];
+	char *tmp = a->staged[i];
 	int r;
-	if (local && !local->deleted && local->kind == CS_KIND_FILE &&
-	    memcmp(local->hash, e->hash, 32) == 0) {
-		/* Same content (also after a crash): only metadata may differ. */
+	if (tmp == NULL) {
+		if (local == NULL || local->deleted || memcmp(local->hash, e->hash, 32) != 0)
+			return cs_error_set(CS_ECONFLICT, "%s changed during the sync", e->path);
 		if ((local->mode & 07777) != e->mode && chmod(full, e->mode) != 0)
 			return cs_error_set(CS_EIO, "chmod %s: %s", e->path, strerror(errno));
 		if (local->mtime_ns != e->mtime_ns && (r = set_times(-1, full, e->mtime_ns)) < 0)
@@ -468,44 +479,38 @@ static int apply_file(struct applier *a, const cs_manifest_entry *e, const cs_fi
 		a->bytes_done += e->size;
 		return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
 	}
-	if ((r = write_temp(a, e, full, &tmp)) < 0)
-		return r;
 	if (is_local_change(a, local, e) && (r = keep_conflict(a, full)) < 0)
-		goto done;
+		return r;
+	const char *slash = strrchr(full, '/');
+	char *parent = strndup(full, (size_t)(slash - full));
+	if (parent == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	/* Our copy may have lost a parent the source did not change. */
+	r = cs_fs_exists(parent) ? CS_OK : cs_fs_mkdirs(parent, 0755);
+	free(parent);
+	if (r < 0)
+		return r;
 	if (local == NULL || local->deleted) {
 		/* Never clobber a file that appeared after our scan. */
 		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, full, RENAME_NOREPLACE) != 0) {
-			if (errno != EEXIST) {
-				r = cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
-				goto done;
-			}
+			if (errno != EEXIST)
+				return cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
 			struct stat st;
-			if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
-				r = cs_error_set(CS_ECONFLICT, "%s is a directory here", e->path);
-				goto done;
-			}
+			if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode))
+				return cs_error_set(CS_ECONFLICT, "%s is a directory here", e->path);
 			if ((r = keep_conflict(a, full)) < 0)
-				goto done;
-			if (rename(tmp, full) != 0) {
-				r = cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
-				goto done;
-			}
+				return r;
+			if (rename(tmp, full) != 0)
+				return cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
 		}
 	} else if (rename(tmp, full) != 0) {
-		r = cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
-		goto done;
+		return cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
 	}
 	free(tmp);
-	tmp = NULL;
+	a->staged[i] = NULL;
 	if ((r = note_dir(a, full)) < 0)
 		return r;
-	r = cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
-done:
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	return r;
+	return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
 }
 
 static int apply_dir(struct applier *a, const cs_manifest_entry *e, const cs_file_entry *local,
@@ -581,6 +586,18 @@ static int run(struct applier *a)
 		a->bytes_total += a->m.entries[i].size;
 	}
 	progress(a, 1);
+	/* Stage every changed file first, so that an altered, reordered or
+	 * foreign record stops the job before anything is put in place. */
+	a->staged = calloc(a->m.nentries ? a->m.nentries : 1, sizeof(*a->staged));
+	if (a->staged == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	for (size_t i = 0; i < a->m.nentries; i++) {
+		const cs_manifest_entry *e = &a->m.entries[i];
+		if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED) || e->kind != CS_KIND_FILE)
+			continue;
+		if ((r = stage_file(a, i)) < 0)
+			return r;
+	}
 	if ((r = cs_index_begin(a->ix)) < 0)
 		return r;
 	/* Pass 1: directories and files, parents first. */
@@ -598,7 +615,7 @@ static int run(struct applier *a)
 		if (r == CS_ENOTFOUND)
 			r = CS_OK;
 		if (r == 0)
-			r = e->kind == CS_KIND_DIR ? apply_dir(a, e, local, full) : apply_file(a, e, local, full);
+			r = e->kind == CS_KIND_DIR ? apply_dir(a, e, local, full) : commit_file(a, i, local, full);
 		cs_file_entry_free(local);
 		free(full);
 		if (r < 0)
@@ -683,6 +700,12 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 	}
 	for (unsigned i = 0; i < PACK_CACHE; i++)
 		cache_clear(&a.cache[i]);
+	for (size_t i = 0; a.staged && i < a.m.nentries; i++) {
+		if (a.staged[i])
+			unlink(a.staged[i]);
+		free(a.staged[i]);
+	}
+	free(a.staged);
 	for (size_t i = 0; i < a.ndirs; i++)
 		free(a.dirs[i]);
 	free(a.dirs);
