@@ -88,6 +88,9 @@ CS_EXTERN int cs_cert_serial(char **out, const cs_cert *cert);
 /* The device ID named in the SAN urn:certsync:device:<id>; CS_ENOTFOUND when
  * the certificate has none. */
 CS_EXTERN int cs_cert_san_device_id(char out[CS_DEVICE_ID_SIZE], const cs_cert *cert);
+/* The administrator name in the SAN urn:certsync:admin:<name> (as issued by
+ * cs_ca_issue_admin), malloc'd; CS_ENOTFOUND when the certificate has none. */
+CS_EXTERN int cs_cert_admin_name(char **out, const cs_cert *cert);
 /* Verify sig over data with the certificate's public key: CS_OK or CS_EAUTH. */
 CS_EXTERN int cs_cert_verify_signature(const cs_cert *cert, const void *data, size_t len,
 	const uint8_t *sig, size_t siglen);

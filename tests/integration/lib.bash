@@ -106,7 +106,6 @@ tree_sig() {
   (cd "$1" && find . -mindepth 1 ! -name '.certsync-tmp-*' -printf '%P\t%y\t%m\t%s\t%T@\n' | LC_ALL=C sort |
     while IFS=$'\t' read -r p y m s t; do
       if [ "$y" = f ]; then h=$(sha256sum "$p" | cut -c1-64); else h=-; s=-; fi
-      [ "$y" = d ] && t=-
       printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$y" "$m" "$s" "$t" "$h"
     done)
 }

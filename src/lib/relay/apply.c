@@ -241,7 +241,7 @@ static int record_chunk(struct applier *a, const cs_manifest_chunk *ch)
 		else
 			hi = mid;
 	}
-	struct cached_pack *c;
+	struct cached_pack *c = NULL;
 	int r = fetch_pack(a, lo, &c);
 	if (r < 0)
 		return r;

@@ -1,0 +1,72 @@
+#ifndef CERTSYNC_HUB_H
+#define CERTSYNC_HUB_H
+/*
+ * The hub (DESIGN §4, §6; PROTOCOL.md §1-6): the CA, the device registry,
+ * the relay of sync jobs and its HTTPS API. All state lives in one data
+ * directory:
+ *
+ *   DATA/hub.json            configuration (listen, public_address,
+ *                            relay_quota_bytes, blob_ttl_s)
+ *   DATA/hub.db              registry, tokens, folders, jobs, tasks, history
+ *   DATA/ca/                 the hub CA (ca.key 0600, ca.crt, ca.serial)
+ *   DATA/crl.pem             the current CRL (regenerated at start and on
+ *                            every revocation)
+ *   DATA/tls/server.{key,crt} the HTTPS server identity
+ *   DATA/admin/admin.{key,crt} the administrator's client identity
+ *   DATA/blobs/<job>/<name>  ciphertext uploaded by sources
+ *
+ * A hub is single-threaded: cs_hub_run drives an event loop and every
+ * function here must be called from the thread that opened the hub.
+ */
+#include <certsync/common.h>
+
+typedef struct cs_hub cs_hub;
+
+/* Options of cs_hub_init; every member may be NULL/0 for the default. */
+struct cs_hub_init_options {
+	const char *name;           /* CA common name; default "certsync hub" */
+	const char *listen;         /* default "127.0.0.1:8443" */
+	const char *public_address; /* "host:port" devices use (put into
+	                               enrollment tokens); default: listen, or
+	                               the first extra host with listen's port
+	                               when listen is a wildcard address */
+	const char *const *hosts;   /* NULL-terminated extra DNS names or IP
+	                               addresses for the server certificate, which
+	                               always carries localhost and 127.0.0.1 */
+	int64_t relay_quota_bytes;  /* default 10 GiB */
+	int64_t blob_ttl_s;         /* default 7 days */
+};
+
+/* Create a new hub in data_dir (created when missing, mode 0700): the CA,
+ * the server and administrator certificates, hub.json and the database.
+ * CS_EEXISTS when data_dir already holds a hub (hub.json or ca/); nothing is
+ * overwritten. */
+CS_EXTERN int cs_hub_init(const char *data_dir, const struct cs_hub_init_options *o);
+
+/* Open the hub in data_dir and bind its listening socket. listen_override
+ * (may be NULL) replaces hub.json's "listen"; port 0 picks a free port.
+ * Brings the database schema up to date, regenerates the CRL, removes the
+ * blobs of finished jobs left behind by a crash. Free with cs_hub_free. */
+CS_EXTERN int cs_hub_open(cs_hub **out, const char *data_dir, const char *listen_override);
+
+/* The bound TCP port. */
+CS_EXTERN int cs_hub_port(const cs_hub *hub);
+
+/* The "host:port" the hub tells devices to use (hub.json's public_address,
+ * with the bound port when it was configured with port 0 or follows listen).
+ * Owned by hub. */
+CS_EXTERN const char *cs_hub_public_address(const cs_hub *hub);
+
+/* Serve until cs_hub_stop() or SIGINT/SIGTERM. Returns CS_OK after a clean
+ * stop. Every state change was committed before it was acknowledged, so a
+ * hub killed at any moment restarts where it left off. */
+CS_EXTERN int cs_hub_run(cs_hub *hub);
+
+/* Ask cs_hub_run to return (safe from a signal handler or a handler). */
+CS_EXTERN void cs_hub_stop(cs_hub *hub);
+
+/* Close the hub: drops pending long polls, closes the database.
+ * NULL is a no-op. */
+CS_EXTERN void cs_hub_free(cs_hub *hub);
+
+#endif

@@ -1,0 +1,305 @@
+/*
+ * Device endpoints, /v1/agent/... (PROTOCOL.md §4). Every request is
+ * authenticated by the TLS client certificate: its SHA-256 fingerprint must
+ * be the one of an active registry row.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <certsync/clock.h>
+#include <certsync/error.h>
+#include <certsync/log.h>
+#include "hub/hub_internal.h"
+
+#define PREFIX "/v1/agent/"
+#define REASON_MAX 1024
+#define COUNT_MAX (INT64_C(1) << 62)
+
+/* Authenticate the caller into *d; on failure the request is answered. */
+static int agent_auth(cs_hub *hub, cs_http_req *req, struct cs__device *d)
+{
+	char fp[CS_FINGERPRINT_SIZE];
+	const cs_cert *peer = cs_http_req_peer_cert(req);
+	int r;
+	if (peer == NULL) {
+		cs__hub_reply_error(hub, req, 403, "denied", "a device client certificate is required");
+		return CS_EDENIED;
+	}
+	if ((r = cs_cert_fingerprint(fp, peer)) < 0) {
+		cs__hub_reply_error(hub, req, 403, "denied", "unusable client certificate");
+		return CS_EDENIED;
+	}
+	r = cs__hub_device_by_fingerprint(hub, d, fp);
+	if (r == CS_ENOTFOUND) {
+		cs_log(CS_LOG_WARN, "agent.denied", "remote=%s fingerprint=%s",
+			cs_http_req_remote(req), fp);
+		cs__hub_reply_error(hub, req, 403, "denied", "this certificate is not registered");
+		return CS_EDENIED;
+	}
+	if (r < 0) {
+		cs__hub_reply_cs_error(hub, req, r);
+		return r;
+	}
+	if (d->revoked) {
+		cs_log(CS_LOG_WARN, "agent.revoked", "device=%s remote=%s", d->id,
+			cs_http_req_remote(req));
+		cs__device_clear(d);
+		cs__hub_reply_error(hub, req, 403, "revoked", "device certificate revoked");
+		return CS_EREVOKED;
+	}
+	if (d->not_after < cs_clock_now()) {
+		cs__device_clear(d);
+		cs__hub_reply_error(hub, req, 403, "expired", "device certificate expired");
+		return CS_EEXPIRED;
+	}
+	cs__hub_device_seen(hub, d);
+	return CS_OK;
+}
+
+static int method_is(cs_http_req *req, const char *m)
+{
+	return strcmp(cs_http_req_method(req), m) == 0;
+}
+
+static void not_allowed(cs_hub *hub, cs_http_req *req, const char *allowed)
+{
+	cs_http_req_add_header(req, "Allow", allowed);
+	cs__hub_reply_error(hub, req, 405, "method_not_allowed", "use %s", allowed);
+}
+
+static void poll(cs_hub *hub, cs_http_req *req, const struct cs__device *d)
+{
+	int64_t wait = CS__HUB_POLL_DEFAULT_S;
+	const char *w = cs_http_req_query(req, "wait");
+	const char *resume = cs_http_req_query(req, "resume");
+	json_t *task = NULL;
+	int r;
+	if (w) {
+		char *end = NULL;
+		long v = strtol(w, &end, 10);
+		if (w[0] < '0' || w[0] > '9' || *end != '\0' || v > CS__HUB_POLL_MAX_S) {
+			cs__hub_reply_error(hub, req, 400, "invalid", "wait must be 0..%d seconds",
+				CS__HUB_POLL_MAX_S);
+			return;
+		}
+		wait = v;
+	}
+	if (resume && strcmp(resume, "1") == 0 && (r = cs__hub_tasks_resume(hub, d->id)) < 0) {
+		cs__hub_reply_cs_error(hub, req, r);
+		return;
+	}
+	if ((r = cs__hub_task_next(hub, &task, d->id)) < 0) {
+		cs__hub_reply_cs_error(hub, req, r);
+		return;
+	}
+	if (task) {
+		cs__hub_reply_json(hub, req, 200, task);
+		return;
+	}
+	cs__hub_waiter_add(hub, req, d->id, (int)wait);
+}
+
+static void folder(cs_hub *hub, cs_http_req *req, const struct cs__device *d, const char *f)
+{
+	int put = method_is(req, "PUT");
+	if (!put && !method_is(req, "DELETE")) {
+		not_allowed(hub, req, "PUT, DELETE");
+		return;
+	}
+	int r = cs__hub_folder_set(hub, d->id, f, put);
+	if (r < 0)
+		cs__hub_reply_cs_error(hub, req, r);
+	else
+		cs__hub_reply_json(hub, req, 200, json_object());
+}
+
+static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, int64_t job,
+	const char *name)
+{
+	char *state = NULL, *fold = NULL;
+	char src[CS_DEVICE_ID_SIZE];
+	uint64_t records = 0;
+	size_t len;
+	int r;
+
+	if (!cs__relay_name_ok(name)) {
+		cs__hub_reply_error(hub, req, 404, "not_found", "blob name must be header, manifest "
+			"or p<N>");
+		return;
+	}
+	if ((r = cs__hub_job_info(hub, job, &state, src, &fold)) < 0) {
+		cs__hub_reply_cs_error(hub, req, r);
+		return;
+	}
+	if (strcmp(src, d->id) != 0)
+		cs__hub_reply_error(hub, req, 403, "denied", "only the job's source may upload");
+	else if (strcmp(state, "producing") != 0)
+		cs__hub_reply_error(hub, req, 409, "state", "job %lld is %s; uploads are closed",
+			(long long)job, state);
+	else {
+		const uint8_t *body = cs_http_req_body(req, &len);
+		if (len > CS__HUB_BLOB_MAX)
+			cs__hub_reply_error(hub, req, 413, "too_large", "a blob is at most %u bytes",
+				CS__HUB_BLOB_MAX);
+		else if ((r = cs__relay_put(hub, job, name, body, len, &records)) == CS_ELIMIT)
+			cs__hub_reply_error(hub, req, 507, "limit", "%s", cs_error_last());
+		else if (r < 0)
+			cs__hub_reply_cs_error(hub, req, r);
+		else {
+			hub->m.blob_bytes_received += len;
+			hub->m.blob_uploads++;
+			if (name[0] == 'p')
+				hub->m.chunk_records_received += records;
+			cs_log(CS_LOG_DEBUG, "blob.stored", "job=%lld name=%s size=%zu records=%llu",
+				(long long)job, name, len, (unsigned long long)records);
+			cs__hub_reply_json(hub, req, 201, json_pack("{s:I, s:I}", "size", (json_int_t)len,
+				"records", (json_int_t)records));
+		}
+	}
+	free(state);
+	free(fold);
+}
+
+static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, int64_t job,
+	const char *name)
+{
+	char *state = NULL, *fold = NULL;
+	char src[CS_DEVICE_ID_SIZE];
+	int fd;
+	uint64_t size;
+	int r;
+
+	if ((r = cs__hub_job_info(hub, job, &state, src, &fold)) < 0) {
+		cs__hub_reply_cs_error(hub, req, r);
+		return;
+	}
+	if (strcmp(src, d->id) != 0 && cs__hub_job_is_dest(hub, job, d->id) != 1)
+		cs__hub_reply_error(hub, req, 403, "denied", "not a party to job %lld", (long long)job);
+	else if ((r = cs__relay_open(hub, &fd, &size, job, name)) < 0)
+		cs__hub_reply_cs_error(hub, req, r);
+	else {
+		hub->m.blob_bytes_sent += size;
+		cs__hub_count(hub, 200);
+		cs_http_reply_file(req, 200, "application/octet-stream", fd, size);
+	}
+	free(state);
+	free(fold);
+}
+
+static void job_post(cs_hub *hub, cs_http_req *req, const struct cs__device *d, int64_t job,
+	const char *verb)
+{
+	json_t *body = NULL;
+	int r;
+	int is_produced = strcmp(verb, "produced") == 0, is_failed = strcmp(verb, "failed") == 0;
+	int is_progress = strcmp(verb, "progress") == 0, is_ack = strcmp(verb, "ack") == 0;
+
+	if (!is_produced && !is_failed && !is_progress && !is_ack) {
+		cs__hub_reply_error(hub, req, 404, "not_found", "no such resource");
+		return;
+	}
+	if (!method_is(req, "POST")) {
+		not_allowed(hub, req, "POST");
+		return;
+	}
+	if ((body = cs__hub_body_json(hub, req, CS__HUB_JSON_MAX)) == NULL)
+		return;
+	if (is_produced) {
+		struct cs__produced p = {0};
+		if ((r = cs__json_int(&p.to_seq, body, "to_seq", 1, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&p.records, body, "records", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&p.packs, body, "packs", 0, 0, CS__HUB_PACKS_MAX)) < 0 ||
+		    (r = cs__json_int(&p.bytes, body, "bytes", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&p.files, body, "files", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__hub_job_produced(hub, job, d->id, &p)) < 0)
+			goto fail;
+	} else if (is_failed) {
+		const char *reason = "";
+		if ((r = cs__json_str(&reason, body, "reason", 0, REASON_MAX)) < 0 ||
+		    (r = cs__hub_job_source_failed(hub, job, d->id, reason)) < 0)
+			goto fail;
+	} else if (is_progress) {
+		struct cs__progress p = {0};
+		if ((r = cs__json_int(&p.files_done, body, "files_done", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&p.files_total, body, "files_total", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&p.bytes_done, body, "bytes_done", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&p.bytes_total, body, "bytes_total", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__hub_job_progress(hub, job, d->id, &p)) < 0)
+			goto fail;
+	} else {
+		const char *status = NULL, *reason = "";
+		int64_t to_seq = 0, files = 0, bytes = 0, conflicts = 0;
+		if ((r = cs__json_str(&status, body, "status", 1, 16)) < 0)
+			goto fail;
+		int applied = strcmp(status, "applied") == 0;
+		if (!applied && strcmp(status, "failed") != 0) {
+			r = cs_error_set(CS_EMALFORMED, "status must be \"applied\" or \"failed\"");
+			goto fail;
+		}
+		if ((r = cs__json_int(&to_seq, body, "to_seq", applied, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&files, body, "files", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&bytes, body, "bytes", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_int(&conflicts, body, "conflicts", 0, 0, COUNT_MAX)) < 0 ||
+		    (r = cs__json_str(&reason, body, "reason", 0, REASON_MAX)) < 0)
+			goto fail;
+		struct cs__progress p = {files, files, bytes, bytes};
+		if ((r = cs__hub_job_ack(hub, job, d->id, applied, to_seq, applied ? &p : NULL,
+			     reason)) < 0)
+			goto fail;
+		if (conflicts)
+			cs_log(CS_LOG_INFO, "job.conflicts", "job=%lld device=%s conflicts=%lld",
+				(long long)job, d->id, (long long)conflicts);
+	}
+	cs__hub_reply_json(hub, req, 200, json_object());
+	json_decref(body);
+	return;
+fail:
+	cs__hub_reply_cs_error(hub, req, r);
+	json_decref(body);
+}
+
+static void agent(cs_http_req *req, void *ud)
+{
+	cs_hub *hub = ud;
+	struct cs__device d = {0};
+	char storage[512];
+	const char *seg[5];
+	int64_t job;
+
+	if (agent_auth(hub, req, &d) < 0)
+		return;
+	int n = cs__path_split(storage, sizeof(storage), seg, 4, cs_http_req_path(req), PREFIX);
+	if (n == 1 && strcmp(seg[0], "self") == 0) {
+		if (!method_is(req, "GET"))
+			not_allowed(hub, req, "GET");
+		else
+			cs__hub_reply_json(hub, req, 200, cs__hub_device_json(hub, &d));
+	} else if (n == 1 && strcmp(seg[0], "poll") == 0) {
+		if (!method_is(req, "GET"))
+			not_allowed(hub, req, "GET");
+		else
+			poll(hub, req, &d);
+	} else if (n == 2 && strcmp(seg[0], "folders") == 0) {
+		folder(hub, req, &d, seg[1]);
+	} else if ((n == 3 || n == 4) && strcmp(seg[0], "jobs") == 0) {
+		if (cs__parse_id(&job, seg[1]) < 0)
+			cs__hub_reply_error(hub, req, 404, "not_found", "no such job");
+		else if (n == 3)
+			job_post(hub, req, &d, job, seg[2]);
+		else if (strcmp(seg[2], "blobs") != 0)
+			cs__hub_reply_error(hub, req, 404, "not_found", "no such resource");
+		else if (method_is(req, "PUT"))
+			blob_put(hub, req, &d, job, seg[3]);
+		else if (method_is(req, "GET"))
+			blob_get(hub, req, &d, job, seg[3]);
+		else
+			not_allowed(hub, req, "GET, PUT");
+	} else {
+		cs__hub_reply_error(hub, req, 404, "not_found", "no such resource");
+	}
+	cs__device_clear(&d);
+}
+
+void cs__hub_api_agent_routes(cs_hub *hub)
+{
+	cs_httpd_route(hub->httpd, "*", PREFIX, agent, hub);
+}

@@ -1,0 +1,312 @@
+#ifndef CS_HUB_INTERNAL_H
+#define CS_HUB_INTERNAL_H
+/*
+ * Definitions shared by the files of src/lib/hub/ and by the hub's unit
+ * tests. Not part of the public API.
+ *
+ * Naming: a function ending in _tx must be called inside a transaction the
+ * caller opened (cs_store_begin) and commits; the others open and commit
+ * their own, so that every state change is durable before the HTTP reply
+ * that announces it.
+ */
+#include <jansson.h>
+#include <certsync/httpd.h>
+#include <certsync/hub.h>
+#include <certsync/identity.h>
+#include <certsync/store.h>
+
+/* ---- limits (PROTOCOL.md §1) ---- */
+#define CS__HUB_JSON_MAX (1u << 20)        /* JSON request bodies */
+#define CS__HUB_ENROLL_MAX (64u << 10)     /* /v1/enroll bodies */
+#define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob */
+#define CS__HUB_NAME_MAX 64                /* device names (enroll) */
+#define CS__HUB_TEXT_MAX 255               /* other names, addresses, reasons */
+#define CS__HUB_DESTS_MAX 10000            /* destinations of one job */
+#define CS__HUB_PEM_MAX (64u << 10)        /* a certificate or CSR */
+#define CS__HUB_FOLDER_MAX 64
+#define CS__HUB_PACKS_MAX (1u << 20)
+#define CS__HUB_RECORD_MIN 17              /* 1 byte + 16-byte tag */
+#define CS__HUB_RECORD_MAX ((4u << 20) + 16)
+#define CS__HUB_LEASE_S 600                /* a delivered task is handed out again after */
+#define CS__HUB_ONLINE_S 90                /* seen this recently = online */
+#define CS__HUB_POLL_DEFAULT_S 25
+#define CS__HUB_POLL_MAX_S 60
+#define CS__HUB_PENDING_TTL_S 600          /* discovered, unconfirmed devices */
+#define CS__HUB_CRL_DAYS 30
+#define CS__HUB_DEVICE_DAYS 365
+#define CS__HUB_DEFAULT_QUOTA (10ll << 30)
+#define CS__HUB_DEFAULT_TTL (7ll * 86400)
+
+struct cs_hub_config {
+	char *listen;
+	char *public_address;
+	int64_t relay_quota_bytes;
+	int64_t blob_ttl_s;
+};
+
+/* A long poll kept open until a task arrives or it times out. */
+struct cs__waiter {
+	struct cs__waiter *next;
+	cs_hub *hub;
+	cs_http_req *req;
+	char device[CS_DEVICE_ID_SIZE];
+	int64_t deadline_ms; /* monotonic */
+};
+
+/* An outbound HTTPS call (registration way 3) that runs on a worker thread
+ * so that a slow or unreachable device cannot stall the event loop. */
+struct cs__async;
+
+struct cs__metrics {
+	uint64_t requests[600]; /* by HTTP status */
+	uint64_t blob_bytes_received;
+	uint64_t blob_bytes_sent;
+	uint64_t chunk_records_received;
+	uint64_t blob_uploads;
+};
+
+struct cs_hub {
+	char *data_dir;
+	struct cs_hub_config cfg;
+	char *public_address; /* effective, see cs_hub_public_address */
+	cs_store *db;
+	cs_ca *ca;
+	char *ca_pem;
+	char ca_fingerprint[CS_FINGERPRINT_SIZE];
+	char *crl_pem;
+	int64_t crl_made;
+	cs_httpd *httpd;
+	struct cs__waiter *waiters;
+	struct cs__async *async;
+	struct cs__metrics m;
+	/* devices that got a task in the current operation; woken after commit */
+	char (*wake)[CS_DEVICE_ID_SIZE];
+	size_t nwake, wake_alloc;
+};
+
+/* ---- core (hub.c) ---- */
+
+/* Open the hub's state (config, database, CA, CRL) without any network:
+ * what the unit tests drive. cs_hub_free closes it. */
+int cs__hub_open_core(cs_hub **out, const char *data_dir);
+/* Housekeeping run once a minute: expire abandoned jobs, renew the CRL. */
+void cs__hub_maintain(cs_hub *hub);
+/* The schema migrations (schema.c). */
+extern const char *const cs__hub_schema[];
+extern const size_t cs__hub_schema_count;
+
+/* ---- devices (registry.c) ---- */
+
+struct cs__device {
+	char id[CS_DEVICE_ID_SIZE];
+	char *name;
+	char *address;
+	char *cert_pem;
+	char fingerprint[CS_FINGERPRINT_SIZE];
+	char *serial;
+	int revoked;
+	int64_t revoked_at, created, last_seen, not_after;
+};
+void cs__device_clear(struct cs__device *d);
+
+/* Register cert (already checked by the caller to come from the hub CA) as
+ * a device called name. CS_EEXISTS when the device ID is registered. */
+int cs__hub_device_insert_tx(cs_hub *hub, const cs_cert *cert, const char *name,
+	const char *address, char id_out[CS_DEVICE_ID_SIZE]);
+/* Look a device up by its printed ID (normalised first). CS_ENOTFOUND. */
+int cs__hub_device_get(cs_hub *hub, struct cs__device *out, const char *id);
+/* Look a device up by the SHA-256 fingerprint of its certificate. */
+int cs__hub_device_by_fingerprint(cs_hub *hub, struct cs__device *out, const char *fp);
+/* Revoke: mark the row, fail its unfinished jobs, drop its tasks,
+ * regenerate the CRL. CS_ENOTFOUND; revoking twice is fine. */
+int cs__hub_device_revoke(cs_hub *hub, const char *id);
+/* Remember that a device was seen (persisted at most every 30 s). */
+void cs__hub_device_seen(cs_hub *hub, const struct cs__device *d);
+/* 1 when the device is online (a poll waiting, or seen within 90 s). */
+int cs__hub_device_online(cs_hub *hub, const char *id, int64_t last_seen);
+/* JSON of one registry row (PROTOCOL.md §5), new reference. */
+json_t *cs__hub_device_json(cs_hub *hub, const struct cs__device *d);
+/* {"devices": [...]} of every device. */
+int cs__hub_devices_json(cs_hub *hub, json_t **out);
+/* Regenerate DATA/crl.pem and hub->crl_pem from the revoked rows. */
+int cs__hub_make_crl(cs_hub *hub);
+/* Issue a certificate from a CSR and register it (ways 1-3 end here).
+ * Inside the caller's transaction. *cert_pem_out is malloc'd. */
+int cs__hub_issue_and_register_tx(cs_hub *hub, const char *csr_pem, const char *name,
+	const char *address, char id_out[CS_DEVICE_ID_SIZE], char **cert_pem_out);
+/* Check name: 1..64 bytes, printable (no control characters). */
+int cs__hub_check_name(const char *name);
+/* Check an address "host:port" (1..255 printable bytes). */
+int cs__hub_check_address(const char *addr);
+/* 32 bytes of SHA-256(SPKI) recovered from a printed device ID (the ID is
+ * that hash in base32 with check characters), as 64 hex digits. */
+int cs__device_id_spki_hex(char out[65], const char *device_id);
+
+/* ---- administrators (registry.c) ---- */
+
+/* Add a certificate fingerprint to the administrators. */
+int cs__hub_admin_add(cs_hub *hub, const char *fingerprint, const char *name);
+/* CS_OK when cert may use /v1/admin: it chains to the hub CA, is neither
+ * expired nor revoked, and its fingerprint is in the admins table (which
+ * cs_hub_init fills with DATA/admin/admin.crt). This stands in for parsing
+ * the urn:certsync:admin: SAN, which would need OpenSSL here: only the hub
+ * issues admin certificates and it records each one it issues. */
+int cs__hub_admin_check(cs_hub *hub, const cs_cert *cert);
+
+/* ---- tokens (tokens.c) ---- */
+
+/* A new enrollment token usable uses times for ttl seconds. *text_out is
+ * malloc'd (free with cs_free_secret_str). */
+int cs__hub_token_create(cs_hub *hub, char **text_out, int64_t *expires_out,
+	int64_t uses, int64_t ttl);
+/* Consume one use of the token whose text is given. CS_EAUTH (unknown,
+ * used up, another hub's token), CS_EEXPIRED, CS_EMALFORMED. */
+int cs__hub_token_use_tx(cs_hub *hub, const char *text);
+
+/* ---- folders (folders.c) ---- */
+
+/* 1..64 of [A-Za-z0-9._-], not "." or "..". */
+int cs__hub_check_folder(const char *folder);
+int cs__hub_folder_set(cs_hub *hub, const char *device, const char *folder, int carries);
+/* 1 when device carries folder, 0 when not, negative on error. */
+int cs__hub_folder_carried(cs_hub *hub, const char *device, const char *folder);
+/* json array of the device's folders (new reference). */
+json_t *cs__hub_folders_json(cs_hub *hub, const char *device);
+
+/* ---- jobs (jobs.c) ---- */
+
+struct cs__produced {
+	int64_t to_seq, records, packs, bytes, files;
+};
+struct cs__progress {
+	int64_t files_done, files_total, bytes_done, bytes_total;
+};
+
+/* Create a job: destinations dests[0..n) or, with all, every other active
+ * device carrying the folder. Queues the produce task. */
+int cs__hub_job_create(cs_hub *hub, int64_t *job_out, const char *folder,
+	const char *source, const char *const *dests, size_t n, int all);
+/* The source finished uploading: queue an apply task per destination. */
+int cs__hub_job_produced(cs_hub *hub, int64_t job, const char *source,
+	const struct cs__produced *p);
+/* The source gave up: every unfinished destination fails with reason. */
+int cs__hub_job_source_failed(cs_hub *hub, int64_t job, const char *source, const char *reason);
+/* A destination reports progress. */
+int cs__hub_job_progress(cs_hub *hub, int64_t job, const char *dest, const struct cs__progress *p);
+/* A destination is done: applied (to_seq recorded as history) or failed.
+ * p (may be NULL: keep the last progress) holds the final counts. */
+int cs__hub_job_ack(cs_hub *hub, int64_t job, const char *dest, int applied,
+	int64_t to_seq, const struct cs__progress *p, const char *reason);
+/* Fail a job and its unfinished destinations (inside a transaction). */
+int cs__hub_job_fail_tx(cs_hub *hub, int64_t job, const char *reason);
+/* Finish the job when every destination is final; 1 when it became final. */
+int cs__hub_job_settle_tx(cs_hub *hub, int64_t job);
+/* The job's state into *state (malloc'd) and its source and folder. */
+int cs__hub_job_info(cs_hub *hub, int64_t job, char **state, char source[CS_DEVICE_ID_SIZE],
+	char **folder);
+/* 1 when device is a destination of job, 0 when not. */
+int cs__hub_job_is_dest(cs_hub *hub, int64_t job, const char *device);
+/* Admin JSON of one job (PROTOCOL.md §5) or the latest limit jobs. */
+int cs__hub_job_json(cs_hub *hub, json_t **out, int64_t job);
+int cs__hub_jobs_json(cs_hub *hub, json_t **out, int64_t limit);
+int cs__hub_history_json(cs_hub *hub, json_t **out, const char *folder);
+/* The history of (folder, source, dest); 0 when none. */
+int cs__hub_history_get(cs_hub *hub, int64_t *seq, const char *folder, const char *source,
+	const char *dest);
+/* Expire unfinished jobs idle for longer than the blob TTL. */
+int cs__hub_jobs_expire(cs_hub *hub, int64_t now);
+
+/* ---- tasks and long polls (tasks.c) ---- */
+
+/* Queue a task; payload is stolen. The device is woken after the caller's
+ * commit by cs__hub_wake_flush. */
+int cs__hub_task_add_tx(cs_hub *hub, const char *device, int64_t job, const char *type,
+	json_t *payload);
+/* Mark the tasks of (job, device, type) done; type NULL: every type. */
+int cs__hub_task_done_tx(cs_hub *hub, int64_t job, const char *device, const char *type);
+/* Hand out the device's next deliverable task (queued, or delivered more than
+ * the lease ago): *task_out gets the payload with "task": id, or NULL. */
+int cs__hub_task_next(cs_hub *hub, json_t **task_out, const char *device);
+/* resume=1: every delivered, unfinished task of device becomes deliverable. */
+int cs__hub_tasks_resume(cs_hub *hub, const char *device);
+/* Deliver queued tasks to waiting polls of the devices noted by
+ * cs__hub_task_add_tx (and forget the notes). */
+void cs__hub_wake_flush(cs_hub *hub);
+/* Forget the notes without waking (after a rollback). */
+void cs__hub_wake_discard(cs_hub *hub);
+/* Keep req as a long poll of device until deadline. */
+void cs__hub_waiter_add(cs_hub *hub, cs_http_req *req, const char *device, int wait_s);
+/* Reply 204 to expired polls; hand lease-expired tasks to waiting polls. */
+void cs__hub_waiters_tick(cs_hub *hub);
+/* 1 when device has a poll waiting. */
+int cs__hub_waiter_exists(cs_hub *hub, const char *device);
+/* Drop every waiter (no reply; used when closing). */
+void cs__hub_waiters_free(cs_hub *hub);
+
+/* ---- relay blob store (relay.c) ---- */
+
+/* 1 when name is "header", "manifest" or "p<N>" (N < 2^20, no leading 0). */
+int cs__relay_name_ok(const char *name);
+/* Count the records of a pack (PROTOCOL.md §8); CS_EMALFORMED when the
+ * framing is broken. */
+int cs__relay_count_records(uint64_t *records, const uint8_t *data, size_t len);
+/* Store a blob for job atomically (replacing one of the same name) within
+ * the quota; counts records of packs. CS_ELIMIT over quota. */
+int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *data, size_t len,
+	uint64_t *records_out);
+/* Open a stored blob for reading. CS_ENOTFOUND. */
+int cs__relay_open(cs_hub *hub, int *fd_out, uint64_t *size_out, int64_t job, const char *name);
+/* Delete every blob of job (files and rows). */
+int cs__relay_delete_job(cs_hub *hub, int64_t job);
+/* Bytes held by the relay. */
+int64_t cs__relay_stored_bytes(cs_hub *hub);
+/* Remove blob directories of jobs that are final or unknown (after a crash
+ * between the commit and the deletion). */
+void cs__relay_sweep(cs_hub *hub);
+
+/* ---- HTTP plumbing (json.c) ---- */
+
+/* Parse req's body as a JSON object (duplicate keys rejected, at most max
+ * bytes). On failure the request has been answered and NULL is returned. */
+json_t *cs__hub_body_json(cs_hub *hub, cs_http_req *req, size_t max);
+/* Member accessors: CS_EINVAL when required and missing, CS_EMALFORMED when
+ * of the wrong type or out of range (message names the member). Absent
+ * optional members leave *out untouched. */
+int cs__json_str(const char **out, json_t *o, const char *key, int required, size_t maxlen);
+int cs__json_int(int64_t *out, json_t *o, const char *key, int required, int64_t min, int64_t max);
+int cs__json_bool(int *out, json_t *o, const char *key, int required);
+/* Reply with a JSON value (stolen) and count the status. */
+void cs__hub_reply_json(cs_hub *hub, cs_http_req *req, int status, json_t *body);
+/* Reply with {"error", "code"} and count the status. */
+void cs__hub_reply_error(cs_hub *hub, cs_http_req *req, int status, const char *code,
+	const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Reply with the error for a CS_E* code and cs_error_last(). */
+void cs__hub_reply_cs_error(cs_hub *hub, cs_http_req *req, int rc);
+/* Reply with raw bytes and count the status. */
+void cs__hub_reply(cs_hub *hub, cs_http_req *req, int status, const char *type,
+	const void *body, size_t len);
+/* Count a status of a reply made elsewhere (files, long polls). */
+void cs__hub_count(cs_hub *hub, int status);
+/* Split path after prefix into at most max '/'-separated segments (each
+ * non-empty, copied into storage of size n). Returns the count or -1. */
+int cs__path_split(char *storage, size_t n, const char **seg, int max, const char *path,
+	const char *prefix);
+/* Parse a decimal job id (1..2^53). */
+int cs__parse_id(int64_t *out, const char *s);
+
+/* ---- handlers ---- */
+
+void cs__hub_api_public_routes(cs_hub *hub);
+void cs__hub_api_agent_routes(cs_hub *hub);
+void cs__hub_api_admin_routes(cs_hub *hub);
+/* GET /metrics (metrics.c). */
+void cs__hub_metrics(cs_http_req *req, void *ud);
+/* POST /v1/admin/devices/discover[/{pending}/confirm] (discover.c). */
+void cs__hub_discover_start(cs_hub *hub, cs_http_req *req, json_t *body);
+void cs__hub_discover_confirm(cs_hub *hub, cs_http_req *req, const char *pending, json_t *body);
+/* Finish outbound calls whose worker thread is done (on the loop). */
+void cs__hub_async_tick(cs_hub *hub);
+/* Wait for and free every outbound call (when closing). */
+void cs__hub_async_free(cs_hub *hub);
+
+#endif

@@ -1,0 +1,95 @@
+#ifndef CS_INDEX_INTERNAL_H
+#define CS_INDEX_INTERNAL_H
+/*
+ * Definitions shared by the files of src/lib/index/. Not part of the public
+ * API.
+ *
+ * Tables (all prefixed ix_, created by schema.c; the store may hold other
+ * modules' tables too):
+ *
+ *   ix_meta(key, value)            the index's own schema version
+ *   ix_folder(fid, id, root, seq)  one row per folder; fid is the internal key
+ *   ix_entry(fid, path, ...)       one row per path, tombstones included
+ *   ix_chunk(fid, hash, path, off, len, seq)
+ *                                  one row per distinct chunk hash per live
+ *                                  file. Every row of one hash carries the
+ *                                  same seq: the folder sequence number at
+ *                                  which the hash became referenced. A new
+ *                                  row copies the seq of an existing row of
+ *                                  its hash, so the seq survives as long as
+ *                                  some live file holds the chunk; when the
+ *                                  last row goes, a later reappearance starts
+ *                                  over with a new seq.
+ *   ix_base(fid, source, path, hash)
+ */
+#include <certsync/chunker.h>
+#include <certsync/index.h>
+#include <certsync/store.h>
+
+struct cs_index {
+	cs_store *st;
+	cs_chunker_params params; /* how files are cut; fixed for the format */
+};
+
+/* Columns selected for an entry, in the order cs__ix_entry_from_row reads. */
+#define CS__IX_ENTRY_COLS "path, kind, deleted, mode, mtime_ns, size, seq, hash, prev_hash, chunks"
+
+/* The folder's internal key. CS_ENOTFOUND (with a message) when unknown. */
+int cs__ix_folder_fid(int64_t *fid, cs_index *ix, const char *folder_id);
+
+/* Build an entry from the current row of a statement that selected
+ * CS__IX_ENTRY_COLS first. CS_EMALFORMED when a stored value is damaged. */
+int cs__ix_entry_from_row(cs_file_entry **out, cs_stmt *q);
+
+/* Free what an entry holds, not the struct itself. */
+void cs__ix_entry_clear(cs_file_entry *e);
+
+/* The packed chunk list of ix_entry.chunks (see entries.c for the format). */
+int cs__ix_chunks_pack(uint8_t **blob, size_t *len, const cs_chunk_ref *chunks, size_t n);
+int cs__ix_chunks_parse(cs_chunk_ref **chunks, size_t *n, const void *blob, size_t len,
+	uint64_t size);
+
+/* Prepared statements for keeping ix_chunk in step (chunks.c). */
+struct cs__ix_chunk_stmts {
+	cs_stmt *seq_of, *put, *of_path, *del_one, *del_path;
+};
+int cs__ix_chunk_stmts_prepare(struct cs__ix_chunk_stmts *s, cs_store *st);
+void cs__ix_chunk_stmts_free(struct cs__ix_chunk_stmts *s);
+/* Reference e's chunks from e->path. A hash that is referenced already keeps
+ * its seq; a hash new to the folder gets e->seq. */
+int cs__ix_chunks_add(struct cs__ix_chunk_stmts *s, int64_t fid, const cs_file_entry *e);
+/* Drop the references of e->path to hashes that e (its new state) no
+ * longer holds; all of them for a tombstone or a directory. */
+int cs__ix_chunks_drop(struct cs__ix_chunk_stmts *s, int64_t fid, const cs_file_entry *e);
+
+/* A change found by a scan, waiting to be written. */
+struct cs__ix_change {
+	cs_file_entry e; /* the new state; e.seq is assigned when written */
+	int recheck;     /* mtime too recent to trust: hash again next scan */
+	int refresh;     /* nothing changed but the recheck flag: no new seq */
+};
+
+/* Write changes[0..n) in one transaction, in order: each change that is not
+ * a refresh takes the next sequence number of the folder. All chunk
+ * references are added before any is dropped, so a chunk that moves from
+ * one path to another within the batch keeps its seq. */
+int cs__ix_apply(cs_index *ix, int64_t fid, struct cs__ix_change *changes, size_t n);
+
+/* Result of reading one file during a scan. */
+enum cs__ix_read_result {
+	CS__IX_READ_OK = 0,   /* entry filled */
+	CS__IX_READ_GONE = 1, /* no longer a regular file at that name */
+	CS__IX_READ_SKIP = 2, /* unreadable or kept changing: keep the old entry */
+};
+
+/* Read, chunk and hash the regular file name in dirfd. On CS__IX_READ_OK
+ * fills e's kind, mode, mtime_ns, size, hash and chunks from the state the
+ * bytes were read in (path and the rest are left alone). Returns a
+ * cs__ix_read_result, or a negative CS_E* code for a failure that must stop
+ * the scan. buf/bufsize is the caller's read buffer (at least twice
+ * params.max_size). *hashed is increased by the bytes read; tick is called
+ * between chunks so that the caller can report progress. */
+int cs__ix_read_file(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int dirfd,
+	const char *name, uint8_t *buf, size_t bufsize, void (*tick)(void *arg), void *arg);
+
+#endif

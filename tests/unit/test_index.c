@@ -1,0 +1,708 @@
+/* Unit tests for src/lib/index: folders, scans, sequence numbers, chunk
+ * references, bases and path rules. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <certsync/error.h>
+#include <certsync/fsutil.h>
+#include <certsync/hash.h>
+#include <certsync/index.h>
+#include <certsync/store.h>
+#include "helpers.h"
+
+#define FOLDER "photos"
+#define BIG_LEN (6u * 1024 * 1024)
+#define NAIVE "na\xc3\xafve-\xc3\x9f.txt" /* "naïve-ß.txt" */
+
+struct fx {
+	char *dir, *root;
+	cs_store *st;
+	cs_index *ix;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char db[4096];
+	assert_non_null(f);
+	f->dir = cs_test_tmpdir("index");
+	f->root = cs_path_join(f->dir, "root");
+	assert_non_null(f->root);
+	cs_assert_ok(cs_fs_mkdirs(f->root, 0755));
+	snprintf(db, sizeof(db), "%s/state.db", f->dir);
+	cs_assert_ok(cs_store_open(&f->st, db));
+	cs_assert_ok(cs_index_open(&f->ix, f->st));
+	cs_assert_ok(cs_index_folder_add(f->ix, FOLDER, f->root));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	cs_index_close(f->ix);
+	cs_store_close(f->st);
+	cs_fs_remove_tree(f->dir);
+	free(f->root);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static char *at(const struct fx *f, const char *rel)
+{
+	char *p = cs_path_join(f->root, rel);
+	assert_non_null(p);
+	return p;
+}
+
+static void put(const struct fx *f, const char *rel, const void *data, size_t len)
+{
+	cs_test_write_file(f->root, rel, data, len);
+}
+
+static void put_str(const struct fx *f, const char *rel, const char *s)
+{
+	put(f, rel, s, strlen(s));
+}
+
+static void chmod_rel(const struct fx *f, const char *rel, mode_t mode)
+{
+	char *p = at(f, rel);
+	assert_int_equal(chmod(p, mode), 0);
+	free(p);
+}
+
+/* The entries a changes_since call delivered, copied. */
+struct seen {
+	cs_file_entry *v[64];
+	size_t n;
+};
+
+static int collect(void *ud, const cs_file_entry *e)
+{
+	struct seen *s = ud;
+	assert_true(s->n < 64);
+	cs_file_entry *c = malloc(sizeof(*c));
+	assert_non_null(c);
+	*c = *e;
+	c->path = strdup(e->path);
+	c->chunks = NULL;
+	if (e->nchunks) {
+		c->chunks = malloc(e->nchunks * sizeof(*c->chunks));
+		assert_non_null(c->chunks);
+		memcpy(c->chunks, e->chunks, e->nchunks * sizeof(*c->chunks));
+	}
+	s->v[s->n++] = c;
+	return 0;
+}
+
+static void seen_clear(struct seen *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		cs_file_entry_free(s->v[i]);
+	s->n = 0;
+}
+
+static void changes(struct seen *s, const struct fx *f, uint64_t since)
+{
+	seen_clear(s);
+	cs_assert_ok(cs_index_changes_since(f->ix, FOLDER, since, collect, s));
+}
+
+static const cs_file_entry *find(const struct seen *s, const char *path)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i]->path, path) == 0)
+			return s->v[i];
+	return NULL;
+}
+
+static uint64_t folder_seq(const struct fx *f)
+{
+	uint64_t seq = 0;
+	cs_assert_ok(cs_index_folder_seq(&seq, f->ix, FOLDER));
+	return seq;
+}
+
+static void scan(const struct fx *f, cs_scan_stats *st)
+{
+	cs_scan_stats tmp;
+	cs_assert_ok(cs_index_scan(f->ix, FOLDER, st ? st : &tmp, NULL, NULL));
+}
+
+static cs_file_entry *get(const struct fx *f, const char *path)
+{
+	cs_file_entry *e = NULL;
+	cs_assert_ok(cs_index_get(&e, f->ix, FOLDER, path));
+	return e;
+}
+
+static uint64_t chunk_seq(const struct fx *f, const uint8_t *hash)
+{
+	uint64_t seq = 0;
+	cs_assert_ok(cs_index_chunk_seq(&seq, f->ix, FOLDER, hash));
+	return seq;
+}
+
+/* The file's bytes match the entry: chunk offsets are cumulative, every
+ * chunk hash is the SHA-256 of its bytes, and the file hash is the SHA-256
+ * of the chunk hashes. */
+static void check_content(const struct fx *f, const cs_file_entry *e)
+{
+	char *p = at(f, e->path);
+	uint8_t *data = NULL, h[CS_SHA256_LEN];
+	size_t len = 0;
+	uint64_t off = 0;
+	cs_assert_ok(cs_fs_read_all(&data, &len, p, 64u << 20));
+	assert_int_equal(len, e->size);
+	cs_sha256_ctx *ctx = cs_sha256_new();
+	for (size_t i = 0; i < e->nchunks; i++) {
+		assert_int_equal(e->chunks[i].offset, off);
+		cs_sha256(h, data + off, e->chunks[i].len);
+		assert_memory_equal(h, e->chunks[i].hash, CS_SHA256_LEN);
+		cs_sha256_update(ctx, e->chunks[i].hash, CS_SHA256_LEN);
+		off += e->chunks[i].len;
+	}
+	cs_sha256_final(ctx, h);
+	assert_int_equal(off, e->size);
+	assert_memory_equal(h, e->hash, CS_SHA256_LEN);
+	free(data);
+	free(p);
+}
+
+/* The tree most tests start from; returns the big file's bytes. */
+static uint8_t *make_tree(const struct fx *f)
+{
+	uint8_t *big = malloc(BIG_LEN);
+	assert_non_null(big);
+	cs_test_fill_random(big, BIG_LEN, 42);
+	put_str(f, "a.txt", "hello world\n");
+	put(f, "empty", "", 0);
+	put_str(f, "dir/x.sh", "#!/bin/sh\necho hi\n");
+	chmod_rel(f, "dir/x.sh", 0755);
+	put(f, "dir/sub/big.bin", big, BIG_LEN);
+	put_str(f, NAIVE, "non-ASCII name\n");
+	char *p = at(f, "emptydir");
+	assert_int_equal(mkdir(p, 0750), 0);
+	free(p);
+	/* Not indexed: a temporary file, a symlink, a fifo. */
+	put_str(f, CS_TMP_PREFIX "partial", "half a file");
+	p = at(f, "link");
+	assert_int_equal(symlink("a.txt", p), 0);
+	free(p);
+	p = at(f, "fifo");
+	assert_int_equal(mkfifo(p, 0600), 0);
+	free(p);
+	return big;
+}
+
+static void test_path_valid(void **state)
+{
+	(void)state;
+	static const char *good[] = { "a", "a/b", "a.b", ".hidden", "..a", "a..", "...",
+		"dir/" NAIVE, "a b/c\td" };
+	static const char *bad[] = { "", "/", "/a", "a/", "a//b", ".", "..", "./a", "a/.",
+		"a/./b", "a/../b", "../a", "a/..", "//" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(cs_index_path_valid(good[i]), 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cs_index_path_valid(bad[i]), 0);
+	char *longp = malloc(CS_PATH_MAX_LEN + 2);
+	assert_non_null(longp);
+	memset(longp, 'x', CS_PATH_MAX_LEN + 1);
+	longp[CS_PATH_MAX_LEN + 1] = 0;
+	assert_int_equal(cs_index_path_valid(longp), 0);
+	longp[CS_PATH_MAX_LEN] = 0;
+	assert_int_equal(cs_index_path_valid(longp), 1);
+	free(longp);
+}
+
+static int count_folder(void *ud, const char *id, const char *root)
+{
+	(void)id;
+	(void)root;
+	(*(int *)ud)++;
+	return 0;
+}
+
+static void test_folders(void **state)
+{
+	struct fx *f = *state;
+	char *root = NULL;
+	uint64_t seq = 99;
+	int n = 0;
+	assert_int_equal(cs_index_folder_add(f->ix, FOLDER, "/elsewhere"), CS_EEXISTS);
+	assert_int_equal(cs_index_folder_add(f->ix, "x", "relative/root"), CS_EINVAL);
+	assert_int_equal(cs_index_folder_add(f->ix, "", "/tmp"), CS_EINVAL);
+	cs_assert_ok(cs_index_folder_add(f->ix, "other", "/nonexistent/certsync-test"));
+	cs_assert_ok(cs_index_folder_root(&root, f->ix, FOLDER));
+	assert_string_equal(root, f->root);
+	free(root);
+	assert_int_equal(cs_index_folder_root(&root, f->ix, "nope"), CS_ENOTFOUND);
+	cs_assert_ok(cs_index_folder_seq(&seq, f->ix, FOLDER));
+	assert_int_equal(seq, 0);
+	assert_int_equal(cs_index_folder_seq(&seq, f->ix, "nope"), CS_ENOTFOUND);
+	cs_assert_ok(cs_index_folder_each(f->ix, count_folder, &n));
+	assert_int_equal(n, 2);
+
+	/* A missing root is an error, not a deletion of everything. */
+	cs_scan_stats st;
+	assert_int_equal(cs_index_scan(f->ix, "other", &st, NULL, NULL), CS_ENOTFOUND);
+	assert_int_equal(cs_index_scan(f->ix, "nope", &st, NULL, NULL), CS_ENOTFOUND);
+
+	/* Reopening finds the same tables and data. */
+	cs_index_close(f->ix);
+	cs_assert_ok(cs_index_open(&f->ix, f->st));
+	cs_assert_ok(cs_index_folder_root(&root, f->ix, "other"));
+	free(root);
+}
+
+static void progress_count(void *ud, const cs_scan_stats *so_far)
+{
+	(void)so_far;
+	(*(int *)ud)++;
+}
+
+static void test_scan_tree(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	cs_scan_stats st;
+	uint8_t h[CS_SHA256_LEN];
+	int calls = 0;
+	uint8_t *big = make_tree(f);
+
+	cs_assert_ok(cs_index_scan(f->ix, FOLDER, &st, progress_count, &calls));
+	assert_true(calls >= 1);
+	assert_int_equal(st.files, 5);
+	assert_int_equal(st.dirs, 3);
+	assert_int_equal(st.changed, 8);
+	assert_int_equal(st.deleted, 0);
+	assert_int_equal(st.bytes, 12 + 0 + 18 + BIG_LEN + 15);
+	assert_int_equal(st.hashed_bytes, st.bytes);
+	assert_int_equal(folder_seq(f), 8);
+
+	changes(&s, f, 0);
+	static const char *order[] = { "a.txt", "dir", "dir/sub", "dir/sub/big.bin", "dir/x.sh",
+		"empty", "emptydir", NAIVE };
+	assert_int_equal(s.n, 8);
+	for (size_t i = 0; i < s.n; i++) {
+		const cs_file_entry *e = s.v[i];
+		assert_string_equal(e->path, order[i]);
+		assert_false(e->deleted);
+		assert_false(e->has_prev);
+		assert_true(e->seq >= 1 && e->seq <= 8);
+		if (e->kind == CS_KIND_FILE)
+			check_content(f, e);
+	}
+	/* Sequence numbers are unique. */
+	for (size_t i = 0; i < s.n; i++)
+		for (size_t j = i + 1; j < s.n; j++)
+			assert_true(s.v[i]->seq != s.v[j]->seq);
+
+	const cs_file_entry *e = find(&s, "dir/x.sh");
+	assert_int_equal(e->mode & 0777, 0755);
+	e = find(&s, "emptydir");
+	assert_int_equal(e->kind, CS_KIND_DIR);
+	assert_int_equal(e->mode & 0777, 0750);
+	assert_int_equal(e->nchunks, 0);
+	e = find(&s, "empty");
+	assert_int_equal(e->kind, CS_KIND_FILE);
+	assert_int_equal(e->size, 0);
+	assert_int_equal(e->nchunks, 0);
+	cs_sha256(h, "", 0);
+	assert_memory_equal(e->hash, h, CS_SHA256_LEN);
+	e = find(&s, "a.txt");
+	assert_int_equal(e->nchunks, 1);
+	cs_sha256(h, "hello world\n", 12);
+	assert_memory_equal(e->chunks[0].hash, h, CS_SHA256_LEN);
+	cs_sha256(h, h, CS_SHA256_LEN);
+	assert_memory_equal(e->hash, h, CS_SHA256_LEN);
+	e = find(&s, "dir/sub/big.bin");
+	assert_true(e->nchunks >= 3);
+
+	/* Parents come before children. */
+	for (size_t i = 0; i < s.n; i++) {
+		const char *slash = strrchr(s.v[i]->path, '/');
+		if (slash == NULL)
+			continue;
+		size_t plen = (size_t)(slash - s.v[i]->path);
+		int found = 0;
+		for (size_t j = 0; j < i; j++)
+			found |= strlen(s.v[j]->path) == plen && strncmp(s.v[j]->path, s.v[i]->path, plen) == 0;
+		assert_true(found);
+	}
+
+	/* A second scan with nothing changed bumps nothing. */
+	scan(f, &st);
+	assert_int_equal(st.changed, 0);
+	assert_int_equal(st.deleted, 0);
+	assert_int_equal(st.files, 5);
+	assert_int_equal(folder_seq(f), 8);
+	changes(&s, f, 8);
+	assert_int_equal(s.n, 0);
+
+	cs_file_entry *g = NULL;
+	assert_int_equal(cs_index_get(&g, f->ix, FOLDER, "link"), CS_ENOTFOUND);
+	assert_int_equal(cs_index_get(&g, f->ix, FOLDER, "fifo"), CS_ENOTFOUND);
+	assert_int_equal(cs_index_get(&g, f->ix, FOLDER, CS_TMP_PREFIX "partial"), CS_ENOTFOUND);
+	g = get(f, NAIVE);
+	assert_int_equal(g->size, 15);
+	cs_file_entry_free(g);
+	cs_file_entry_free(NULL);
+
+	seen_clear(&s);
+	free(big);
+}
+
+/* One byte changes: exactly that file gets a new seq; its unchanged chunks
+ * keep their seq, the new chunk gets the entry's. Written right after the
+ * scan, so the size and (coarse) mtime may look unchanged. */
+static void test_modify(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	cs_scan_stats st;
+	uint8_t *big = make_tree(f);
+	scan(f, NULL);
+	cs_file_entry *before = get(f, "dir/sub/big.bin");
+	uint64_t seq0 = folder_seq(f);
+	uint64_t *cseq = calloc(before->nchunks, sizeof(*cseq));
+	assert_non_null(cseq);
+	for (size_t i = 0; i < before->nchunks; i++) {
+		cseq[i] = chunk_seq(f, before->chunks[i].hash);
+		assert_int_equal(cseq[i], before->seq);
+	}
+
+	big[BIG_LEN - 1000] ^= 0x5a;
+	put(f, "dir/sub/big.bin", big, BIG_LEN);
+	scan(f, &st);
+	assert_int_equal(st.changed, 1);
+	assert_int_equal(st.hashed_bytes >= BIG_LEN, 1);
+	assert_int_equal(folder_seq(f), seq0 + 1);
+	changes(&s, f, seq0);
+	assert_int_equal(s.n, 1);
+	const cs_file_entry *e = s.v[0];
+	assert_string_equal(e->path, "dir/sub/big.bin");
+	assert_int_equal(e->seq, seq0 + 1);
+	assert_true(e->has_prev);
+	assert_memory_equal(e->prev_hash, before->hash, CS_SHA256_LEN);
+	assert_memory_not_equal(e->hash, before->hash, CS_SHA256_LEN);
+	check_content(f, e);
+
+	size_t kept = 0, fresh = 0;
+	for (size_t i = 0; i < e->nchunks; i++) {
+		int old = 0;
+		for (size_t j = 0; j < before->nchunks; j++)
+			old |= memcmp(e->chunks[i].hash, before->chunks[j].hash, CS_SHA256_LEN) == 0;
+		uint64_t cs = chunk_seq(f, e->chunks[i].hash);
+		if (old) {
+			assert_int_equal(cs, before->seq);
+			kept++;
+		} else {
+			assert_int_equal(cs, e->seq);
+			fresh++;
+		}
+	}
+	assert_true(kept >= 1);
+	assert_true(fresh >= 1 && fresh <= 2);
+	/* The replaced chunk is no longer referenced by any live file. */
+	size_t gone = 0;
+	for (size_t j = 0; j < before->nchunks; j++) {
+		int still = 0;
+		uint64_t x;
+		for (size_t i = 0; i < e->nchunks; i++)
+			still |= memcmp(e->chunks[i].hash, before->chunks[j].hash, CS_SHA256_LEN) == 0;
+		if (!still) {
+			assert_int_equal(cs_index_chunk_seq(&x, f->ix, FOLDER, before->chunks[j].hash),
+				CS_ENOTFOUND);
+			gone++;
+		}
+	}
+	assert_true(gone >= 1);
+
+	/* A mode change alone is a change, with the same content hash. */
+	chmod_rel(f, NAIVE, 0600);
+	cs_file_entry *n0 = get(f, NAIVE);
+	scan(f, &st);
+	assert_int_equal(st.changed, 1);
+	cs_file_entry *n1 = get(f, NAIVE);
+	assert_int_equal(n1->mode & 0777, 0600);
+	assert_int_equal(n1->seq, seq0 + 2);
+	assert_memory_equal(n1->hash, n0->hash, CS_SHA256_LEN);
+	assert_true(n1->has_prev);
+	assert_memory_equal(n1->prev_hash, n0->hash, CS_SHA256_LEN);
+	cs_file_entry_free(n0);
+	cs_file_entry_free(n1);
+
+	seen_clear(&s);
+	cs_file_entry_free(before);
+	free(cseq);
+	free(big);
+}
+
+/* Rename: a tombstone and a new entry; the chunks keep their seq. */
+static void test_rename(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	cs_scan_stats st;
+	uint8_t *big = make_tree(f);
+	scan(f, NULL);
+	cs_file_entry *before = get(f, "dir/sub/big.bin");
+	uint64_t seq0 = folder_seq(f);
+
+	char *from = at(f, "dir/sub/big.bin"), *to = at(f, "moved.bin");
+	assert_int_equal(rename(from, to), 0);
+	scan(f, &st);
+	assert_int_equal(st.deleted, 1);
+	changes(&s, f, seq0);
+	/* dir/sub changed its mtime, its file left, moved.bin arrived. */
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.v[0]->path, "dir/sub");
+	assert_string_equal(s.v[1]->path, "dir/sub/big.bin");
+	assert_string_equal(s.v[2]->path, "moved.bin");
+	assert_int_equal(st.changed, 2);
+
+	const cs_file_entry *t = s.v[1];
+	assert_true(t->deleted);
+	assert_true(t->has_prev);
+	assert_memory_equal(t->prev_hash, before->hash, CS_SHA256_LEN);
+	assert_int_equal(t->nchunks, 0);
+	const cs_file_entry *m = s.v[2];
+	assert_false(m->deleted);
+	assert_false(m->has_prev);
+	assert_memory_equal(m->hash, before->hash, CS_SHA256_LEN);
+	assert_int_equal(m->nchunks, before->nchunks);
+	/* The tombstone is numbered after the new name. */
+	assert_true(t->seq > m->seq);
+	for (size_t i = 0; i < m->nchunks; i++) {
+		char *path = NULL;
+		uint64_t off;
+		uint32_t len;
+		assert_int_equal(chunk_seq(f, m->chunks[i].hash), before->seq);
+		cs_assert_ok(cs_index_chunk_locate(&path, &off, &len, f->ix, FOLDER, m->chunks[i].hash));
+		assert_string_equal(path, "moved.bin");
+		assert_int_equal(off, m->chunks[i].offset);
+		assert_int_equal(len, m->chunks[i].len);
+		free(path);
+	}
+	cs_file_entry *g = get(f, "dir/sub/big.bin");
+	assert_true(g->deleted);
+	cs_file_entry_free(g);
+
+	/* A tombstone that stays absent is not bumped again. */
+	scan(f, &st);
+	assert_int_equal(st.changed + st.deleted, 0);
+
+	seen_clear(&s);
+	cs_file_entry_free(before);
+	free(from);
+	free(to);
+	free(big);
+}
+
+/* Deletion makes tombstones; a path that comes back is live again with a
+ * new seq, and so are its chunks. */
+static void test_delete_and_return(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	cs_scan_stats st;
+	uint8_t h[CS_SHA256_LEN];
+	uint64_t x;
+	uint8_t *big = make_tree(f);
+	scan(f, NULL);
+	cs_sha256(h, "hello world\n", 12);
+	cs_file_entry *a0 = get(f, "a.txt");
+	assert_int_equal(chunk_seq(f, h), a0->seq);
+
+	char *p = at(f, "a.txt");
+	assert_int_equal(unlink(p), 0);
+	char *d = at(f, "dir");
+	cs_assert_ok(cs_fs_remove_tree(d));
+	uint64_t seq0 = folder_seq(f);
+	scan(f, &st);
+	assert_int_equal(st.deleted, 5); /* a.txt, dir, dir/sub, dir/sub/big.bin, dir/x.sh */
+	assert_int_equal(st.changed, 0);
+	changes(&s, f, seq0);
+	assert_int_equal(s.n, 5);
+	for (size_t i = 0; i < s.n; i++)
+		assert_true(s.v[i]->deleted);
+	const cs_file_entry *t = find(&s, "a.txt");
+	assert_true(t->has_prev);
+	assert_memory_equal(t->prev_hash, a0->hash, CS_SHA256_LEN);
+	t = find(&s, "dir");
+	assert_int_equal(t->kind, CS_KIND_DIR);
+	assert_false(t->has_prev);
+	assert_int_equal(cs_index_chunk_seq(&x, f->ix, FOLDER, h), CS_ENOTFOUND);
+	char *path = NULL;
+	uint64_t off;
+	uint32_t len;
+	assert_int_equal(cs_index_chunk_locate(&path, &off, &len, f->ix, FOLDER, h), CS_ENOTFOUND);
+
+	put_str(f, "a.txt", "hello world\n");
+	seq0 = folder_seq(f);
+	scan(f, &st);
+	assert_int_equal(st.changed, 1);
+	cs_file_entry *a1 = get(f, "a.txt");
+	assert_false(a1->deleted);
+	assert_int_equal(a1->seq, seq0 + 1);
+	assert_memory_equal(a1->hash, a0->hash, CS_SHA256_LEN);
+	assert_int_equal(chunk_seq(f, h), a1->seq);
+
+	seen_clear(&s);
+	cs_file_entry_free(a0);
+	cs_file_entry_free(a1);
+	free(p);
+	free(d);
+	free(big);
+}
+
+/* One chunk in several files and several times in one file. */
+static void test_shared_chunks(void **state)
+{
+	struct fx *f = *state;
+	const size_t max = 4u * 1024 * 1024;
+	uint8_t *zeros = calloc(1, 2 * max);
+	uint64_t x;
+	assert_non_null(zeros);
+	/* Zeros never cut before max_size: two identical 4 MiB chunks. */
+	put(f, "z1", zeros, 2 * max);
+	put_str(f, "c1", "same bytes");
+	put_str(f, "c2", "same bytes");
+	scan(f, NULL);
+	cs_file_entry *z = get(f, "z1");
+	assert_int_equal(z->nchunks, 2);
+	assert_memory_equal(z->chunks[0].hash, z->chunks[1].hash, CS_SHA256_LEN);
+	uint64_t zseq = chunk_seq(f, z->chunks[0].hash);
+	assert_int_equal(zseq, z->seq);
+	char *path = NULL;
+	uint64_t off;
+	uint32_t len;
+	cs_assert_ok(cs_index_chunk_locate(&path, &off, &len, f->ix, FOLDER, z->chunks[0].hash));
+	assert_string_equal(path, "z1");
+	assert_int_equal(off, 0);
+	assert_int_equal(len, max);
+	free(path);
+
+	/* Half of it goes: the chunk is still held, with its seq. */
+	put(f, "z1", zeros, max);
+	scan(f, NULL);
+	assert_int_equal(chunk_seq(f, z->chunks[0].hash), zseq);
+
+	/* c1 and c2 share a chunk; it outlives one of them. */
+	cs_file_entry *c1 = get(f, "c1");
+	uint64_t cseq = chunk_seq(f, c1->chunks[0].hash);
+	char *p = at(f, "c1");
+	assert_int_equal(unlink(p), 0);
+	scan(f, NULL);
+	assert_int_equal(chunk_seq(f, c1->chunks[0].hash), cseq);
+	cs_assert_ok(cs_index_chunk_locate(&path, &off, &len, f->ix, FOLDER, c1->chunks[0].hash));
+	assert_string_equal(path, "c2");
+	free(path);
+	free(p);
+	p = at(f, "c2");
+	assert_int_equal(unlink(p), 0);
+	scan(f, NULL);
+	assert_int_equal(cs_index_chunk_seq(&x, f->ix, FOLDER, c1->chunks[0].hash), CS_ENOTFOUND);
+
+	free(p);
+	cs_file_entry_free(c1);
+	cs_file_entry_free(z);
+	free(zeros);
+}
+
+static void test_base(void **state)
+{
+	struct fx *f = *state;
+	uint8_t h[CS_HASH_LEN], got[CS_HASH_LEN];
+	cs_sha256(h, "v1", 2);
+	assert_int_equal(cs_index_base_get(got, f->ix, FOLDER, "dev-A", "a/b.txt"), CS_ENOTFOUND);
+	cs_assert_ok(cs_index_base_set(f->ix, FOLDER, "dev-A", "a/b.txt", h));
+	cs_assert_ok(cs_index_base_get(got, f->ix, FOLDER, "dev-A", "a/b.txt"));
+	assert_memory_equal(got, h, CS_HASH_LEN);
+	/* Per source: another source has no base for the same path. */
+	assert_int_equal(cs_index_base_get(got, f->ix, FOLDER, "dev-B", "a/b.txt"), CS_ENOTFOUND);
+	cs_sha256(h, "v2", 2);
+	cs_assert_ok(cs_index_base_set(f->ix, FOLDER, "dev-A", "a/b.txt", h));
+	cs_assert_ok(cs_index_base_get(got, f->ix, FOLDER, "dev-A", "a/b.txt"));
+	assert_memory_equal(got, h, CS_HASH_LEN);
+	cs_assert_ok(cs_index_base_set(f->ix, FOLDER, "dev-A", "a/b.txt", NULL));
+	assert_int_equal(cs_index_base_get(got, f->ix, FOLDER, "dev-A", "a/b.txt"), CS_ENOTFOUND);
+	cs_assert_ok(cs_index_base_set(f->ix, FOLDER, "dev-A", "a/b.txt", NULL));
+	assert_int_equal(cs_index_base_set(f->ix, FOLDER, "dev-A", "../escape", h), CS_EINVAL);
+	assert_int_equal(cs_index_base_set(f->ix, "nope", "dev-A", "a", h), CS_ENOTFOUND);
+}
+
+/* A damaged chunk list is refused, not trusted. */
+static void test_malformed_blob(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	cs_file_entry *e = NULL;
+	put_str(f, "a.txt", "hello world\n");
+	scan(f, NULL);
+	static const char *blobs[] = {
+		"x'00'", /* not a whole record */
+		/* one record of length 1, but the file has 12 bytes */
+		"x'0000000000000000000000000000000000000000000000000000000000000000" "00000001'",
+		/* length 0 */
+		"x'0000000000000000000000000000000000000000000000000000000000000000" "00000000'",
+		/* two records adding up to more than the size */
+		"x'0000000000000000000000000000000000000000000000000000000000000000" "0000000c"
+		"0000000000000000000000000000000000000000000000000000000000000000" "00000001'",
+	};
+	for (size_t i = 0; i < sizeof(blobs) / sizeof(blobs[0]); i++) {
+		char sql[512];
+		snprintf(sql, sizeof(sql), "UPDATE ix_entry SET chunks = %s WHERE path = 'a.txt'", blobs[i]);
+		cs_assert_ok(cs_store_exec(f->st, sql));
+		assert_int_equal(cs_index_get(&e, f->ix, FOLDER, "a.txt"), CS_EMALFORMED);
+		assert_int_equal(cs_index_changes_since(f->ix, FOLDER, 0, collect, &s), CS_EMALFORMED);
+		seen_clear(&s);
+	}
+	cs_assert_ok(cs_store_exec(f->st, "UPDATE ix_entry SET chunks = NULL WHERE path = 'a.txt'"));
+	assert_int_equal(cs_index_get(&e, f->ix, FOLDER, "a.txt"), CS_EMALFORMED);
+	cs_assert_ok(cs_store_exec(f->st, "UPDATE ix_entry SET chunks = NULL, hash = x'00' "
+		"WHERE path = 'a.txt'"));
+	assert_int_equal(cs_index_get(&e, f->ix, FOLDER, "a.txt"), CS_EMALFORMED);
+	assert_null(e);
+}
+
+/* A directory that cannot be read keeps its entries (not a deletion). */
+static void test_unreadable_dir(void **state)
+{
+	struct fx *f = *state;
+	cs_scan_stats st;
+	if (geteuid() == 0)
+		skip(); /* root reads everything */
+	put_str(f, "locked/inside.txt", "secret");
+	scan(f, NULL);
+	chmod_rel(f, "locked", 0);
+	scan(f, &st);
+	chmod_rel(f, "locked", 0755);
+	assert_int_equal(st.deleted, 0);
+	cs_file_entry *e = get(f, "locked/inside.txt");
+	assert_false(e->deleted);
+	cs_file_entry_free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_valid),
+		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_and_return, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_base, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_blob, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_dir, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

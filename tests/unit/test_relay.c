@@ -1,0 +1,281 @@
+/* Unit tests for the relay engine without sockets: produce into a
+ * directory, apply from it, and check every refusal of DESIGN §5. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <certsync/error.h>
+#include <certsync/fsutil.h>
+#include <certsync/identity.h>
+#include <certsync/index.h>
+#include <certsync/relay.h>
+#include <certsync/store.h>
+#include "helpers.h"
+
+struct device {
+	cs_key *key;
+	cs_cert *cert;
+	char id[CS_DEVICE_ID_SIZE];
+	cs_store *st;
+	cs_index *ix;
+	char *root;
+};
+
+struct world {
+	char *dir;
+	cs_ca *ca;
+	struct device a, b, c;
+	cs_relay_io io;
+	char *blobs;
+};
+
+static int dir_put(void *ud, uint64_t job, const char *name, const uint8_t *data, size_t len)
+{
+	struct world *w = ud;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%llu", w->blobs, (unsigned long long)job);
+	cs_fs_mkdirs(path, 0700);
+	snprintf(path, sizeof(path), "%s/%llu/%s", w->blobs, (unsigned long long)job, name);
+	return cs_fs_write_atomic(path, data, len, 0600);
+}
+
+static int dir_get(void *ud, uint64_t job, const char *name, uint8_t **data, size_t *len)
+{
+	struct world *w = ud;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%llu/%s", w->blobs, (unsigned long long)job, name);
+	return cs_fs_read_all(data, len, path, 64u << 20);
+}
+
+static void device_make(struct world *w, struct device *d, const char *name)
+{
+	char *csr = NULL, path[4096];
+	cs_assert_ok(cs_key_generate(&d->key));
+	cs_assert_ok(cs_csr_new(&csr, d->key, name));
+	cs_assert_ok(cs_ca_issue_device(&d->cert, w->ca, csr, name, 30));
+	cs_assert_ok(cs_key_device_id(d->id, d->key));
+	free(csr);
+	snprintf(path, sizeof(path), "%s/%s.db", w->dir, name);
+	cs_assert_ok(cs_store_open(&d->st, path));
+	cs_assert_ok(cs_index_open(&d->ix, d->st));
+	snprintf(path, sizeof(path), "%s/%s-root", w->dir, name);
+	cs_fs_mkdirs(path, 0755);
+	d->root = strdup(path);
+	cs_assert_ok(cs_index_folder_add(d->ix, "f", d->root));
+}
+
+static void device_free(struct device *d)
+{
+	cs_index_close(d->ix);
+	cs_store_close(d->st);
+	cs_key_free(d->key);
+	cs_cert_free(d->cert);
+	free(d->root);
+}
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	char path[4096];
+	w->dir = cs_test_tmpdir("relay");
+	snprintf(path, sizeof(path), "%s/ca", w->dir);
+	cs_assert_ok(cs_ca_create(path, "test hub"));
+	cs_assert_ok(cs_ca_open(&w->ca, path));
+	device_make(w, &w->a, "a");
+	device_make(w, &w->b, "b");
+	device_make(w, &w->c, "c");
+	snprintf(path, sizeof(path), "%s/blobs", w->dir);
+	w->blobs = strdup(path);
+	w->io.ud = w;
+	w->io.put_blob = dir_put;
+	w->io.get_blob = dir_get;
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct world *w = *state;
+	device_free(&w->a);
+	device_free(&w->b);
+	device_free(&w->c);
+	cs_ca_free(w->ca);
+	cs_fs_remove_tree(w->dir);
+	free(w->dir);
+	free(w->blobs);
+	free(w);
+	return 0;
+}
+
+static cs_relay_self self_of(struct world *w, struct device *d)
+{
+	cs_relay_self s = {d->key, d->cert, d->id, cs_ca_cert(w->ca), NULL};
+	return s;
+}
+
+static int produce(struct world *w, uint64_t job, struct device *dst, uint64_t history,
+	cs_relay_produce_result *res)
+{
+	cs_relay_dest dest = {dst->id, dst->cert, history};
+	cs_relay_self self = self_of(w, &w->a);
+	return cs_relay_produce(res, w->a.ix, "f", job, &self, &dest, 1, &w->io);
+}
+
+static int apply(struct world *w, uint64_t job, struct device *dst, uint64_t history,
+	uint64_t to_seq, cs_relay_apply_result *res)
+{
+	cs_relay_apply_request req = {job, "f", w->a.id, w->a.cert, history, to_seq};
+	cs_relay_self self = self_of(w, dst);
+	return cs_relay_apply(res, dst->ix, &req, &self, &w->io);
+}
+
+static void file_equal(const char *a, const char *b)
+{
+	uint8_t *x, *y;
+	size_t xl, yl;
+	cs_assert_ok(cs_fs_read_all(&x, &xl, a, 1u << 28));
+	cs_assert_ok(cs_fs_read_all(&y, &yl, b, 1u << 28));
+	assert_int_equal(xl, yl);
+	assert_memory_equal(x, y, xl);
+	free(x);
+	free(y);
+}
+
+static void test_full_then_incremental(void **state)
+{
+	struct world *w = *state;
+	size_t big = 6u << 20;
+	uint8_t *data = malloc(big);
+	cs_test_fill_random(data, big, 1);
+	cs_test_write_file(w->a.root, "d/big.bin", data, big);
+	cs_test_write_file(w->a.root, "empty", "", 0);
+	cs_test_write_file(w->a.root, "d/e/small.txt", "hello", 5);
+	chmod(w->a.root, 0755);
+
+	cs_relay_produce_result pr;
+	cs_relay_apply_result ar;
+	cs_assert_ok(produce(w, 1, &w->b, 0, &pr));
+	assert_true(pr.records >= 3);
+	cs_assert_ok(apply(w, 1, &w->b, 0, pr.to_seq, &ar));
+	char p1[4096], p2[4096];
+	snprintf(p1, sizeof(p1), "%s/d/big.bin", w->a.root);
+	snprintf(p2, sizeof(p2), "%s/d/big.bin", w->b.root);
+	file_equal(p1, p2);
+	snprintf(p2, sizeof(p2), "%s/d/e/small.txt", w->b.root);
+	assert_true(cs_fs_exists(p2));
+
+	/* Nothing changed: nothing is sent. */
+	uint64_t h = pr.to_seq;
+	cs_assert_ok(produce(w, 2, &w->b, h, &pr));
+	assert_int_equal(pr.records, 0);
+	assert_int_equal(pr.files, 0);
+	cs_assert_ok(apply(w, 2, &w->b, h, pr.to_seq, &ar));
+
+	/* One byte changed: one chunk travels. */
+	data[big / 2] ^= 0xff;
+	cs_test_write_file(w->a.root, "d/big.bin", data, big);
+	cs_assert_ok(produce(w, 3, &w->b, h, &pr));
+	assert_int_equal(pr.records, 1);
+	cs_assert_ok(apply(w, 3, &w->b, h, pr.to_seq, &ar));
+	snprintf(p2, sizeof(p2), "%s/d/big.bin", w->b.root);
+	file_equal(p1, p2);
+	free(data);
+}
+
+static void corrupt(struct world *w, uint64_t job, const char *name, size_t at)
+{
+	char path[4096];
+	uint8_t *d;
+	size_t len;
+	snprintf(path, sizeof(path), "%s/%llu/%s", w->blobs, (unsigned long long)job, name);
+	cs_assert_ok(cs_fs_read_all(&d, &len, path, 64u << 20));
+	assert_true(at < len);
+	d[at] ^= 1;
+	cs_assert_ok(cs_fs_write_atomic(path, d, len, 0600));
+	free(d);
+}
+
+static void test_refusals(void **state)
+{
+	struct world *w = *state;
+	cs_relay_produce_result pr;
+	cs_relay_apply_result ar;
+	char path[4096];
+	cs_test_write_file(w->a.root, "x.txt", "some content", 12);
+	cs_test_write_file(w->a.root, "y.txt", "other content", 13);
+
+	/* A tampered record: refused, nothing written. */
+	cs_assert_ok(produce(w, 10, &w->b, 0, &pr));
+	corrupt(w, 10, "p0", 30);
+	assert_int_equal(apply(w, 10, &w->b, 0, pr.to_seq, &ar), CS_EAUTH);
+	snprintf(path, sizeof(path), "%s/x.txt", w->b.root);
+	assert_false(cs_fs_exists(path));
+
+	/* A pack from another session. */
+	cs_assert_ok(produce(w, 11, &w->b, 0, &pr));
+	cs_assert_ok(produce(w, 12, &w->b, 0, &pr));
+	char a[4096], b[4096];
+	uint8_t *d;
+	size_t len;
+	snprintf(a, sizeof(a), "%s/11/p0", w->blobs);
+	snprintf(b, sizeof(b), "%s/12/p0", w->blobs);
+	cs_assert_ok(cs_fs_read_all(&d, &len, a, 1u << 26));
+	cs_assert_ok(cs_fs_write_atomic(b, d, len, 0600));
+	free(d);
+	assert_int_equal(apply(w, 12, &w->b, 0, pr.to_seq, &ar), CS_EAUTH);
+	assert_false(cs_fs_exists(path));
+
+	/* A header meant for B cannot be opened by C. */
+	assert_int_not_equal(apply(w, 11, &w->c, 0, pr.to_seq, &ar), 0);
+
+	/* A header replayed into another job is refused. */
+	snprintf(a, sizeof(a), "%s/11", w->blobs);
+	snprintf(b, sizeof(b), "%s/13", w->blobs);
+	assert_int_equal(rename(a, b), 0);
+	assert_int_equal(apply(w, 13, &w->b, 0, pr.to_seq, &ar), CS_EAUTH);
+
+	/* A job whose source is another device: signature check fails. */
+	cs_assert_ok(produce(w, 14, &w->b, 0, &pr));
+	cs_relay_apply_request req = {14, "f", w->c.id, w->c.cert, 0, pr.to_seq};
+	cs_relay_self self = self_of(w, &w->b);
+	assert_int_equal(cs_relay_apply(&ar, w->b.ix, &req, &self, &w->io), CS_EAUTH);
+	assert_false(cs_fs_exists(path));
+
+	/* And the genuine job still applies. */
+	cs_assert_ok(produce(w, 15, &w->b, 0, &pr));
+	cs_assert_ok(apply(w, 15, &w->b, 0, pr.to_seq, &ar));
+	assert_true(cs_fs_exists(path));
+}
+
+static void test_conflict_copy(void **state)
+{
+	struct world *w = *state;
+	cs_relay_produce_result pr;
+	cs_relay_apply_result ar;
+	cs_test_write_file(w->a.root, "doc.txt", "v1", 2);
+	cs_assert_ok(produce(w, 20, &w->b, 0, &pr));
+	cs_assert_ok(apply(w, 20, &w->b, 0, pr.to_seq, &ar));
+	uint64_t h = pr.to_seq;
+	cs_test_write_file(w->b.root, "doc.txt", "local edit", 10);
+	cs_test_write_file(w->a.root, "doc.txt", "v2 from a", 9);
+	cs_assert_ok(produce(w, 21, &w->b, h, &pr));
+	cs_assert_ok(apply(w, 21, &w->b, h, pr.to_seq, &ar));
+	assert_int_equal(ar.conflicts, 1);
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/doc.txt", w->b.root);
+	uint8_t *d;
+	size_t len;
+	cs_assert_ok(cs_fs_read_all(&d, &len, p, 100));
+	assert_int_equal(len, 9);
+	free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_full_then_incremental, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_copy, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
