@@ -3,16 +3,26 @@
 /*
  * What crosses the hub (DESIGN §5).
  *
- * Sealed header: a CMS EnvelopedData (ECDH with a SHA-256 KDF for EC
- * recipients, RSA-OAEP for RSA; AES-256 content encryption) whose content is
- * a CMS SignedData by the sender's device key over the plaintext. `openssl
- * cms -decrypt` with a recipient key opens the outer layer. Keep headers
- * small: OpenSSL buffers whole CMS messages.
+ * Sealed header: a CMS AuthEnvelopedData (RFC 5083; AES-256-GCM content
+ * encryption; ECDH with a SHA-256 KDF and AES-256 key wrap for EC
+ * recipients, RSA-OAEP-SHA-256 for RSA) whose content is a CMS SignedData
+ * by the sender's device key over the plaintext. `openssl cms -decrypt`
+ * with a recipient key opens the outer layer. GCM rather than CBC so that
+ * a tampering hub learns nothing from how a device fails (see seal.c).
+ * Keep headers small: OpenSSL buffers whole CMS messages.
  *
  * Chunk records: bulk data sealed with AES-256-GCM under the session's
- * content key. The 12-byte nonce is the record index; the associated data
- * binds the record to its session, its index and its kind, so records cannot
- * be swapped, moved to another session, or reused as another kind.
+ * content key. The 12-byte nonce is the record kind and index (u32 BE kind
+ * || u64 BE index: distinct for every record of a session); the associated
+ * data ("certsync-record-v1" || session id || u8 kind || u64 BE index) binds
+ * the record to its session, its index and its kind, so records cannot be
+ * swapped, moved to another session, or reused as another kind. Dropping
+ * the last records of a stream is not visible per record: the caller must
+ * check a count or end marker carried in the signed manifest.
+ *
+ * Sign-then-encrypt: any recipient could re-encrypt the SignedData it
+ * received to a third party. Content should therefore name its session,
+ * sender and recipients (the manifest does), and the opener check them.
  */
 #include <certsync/common.h>
 #include <certsync/identity.h>
@@ -52,13 +62,15 @@ typedef struct cs_session_key {
 CS_EXTERN int cs_session_key_generate(cs_session_key *sk);
 
 /* Seal plain[0..len) as record (kind, index): writes len + CS_RECORD_TAG_LEN
- * bytes to out. */
+ * bytes to out. out may equal plain (in place). Each (kind, index) must be
+ * sealed at most once per session key. */
 CS_EXTERN int cs_record_seal(uint8_t *out, const cs_session_key *sk, enum cs_record_kind kind,
 	uint64_t index, const uint8_t *plain, size_t len);
 
 /* Open a sealed record of sealed_len bytes into out (sealed_len -
- * CS_RECORD_TAG_LEN bytes). CS_EAUTH when the record was altered, belongs to
- * another session, position or kind. */
+ * CS_RECORD_TAG_LEN bytes; out may equal sealed). CS_EAUTH when the record
+ * was altered, belongs to another session, position or kind; out is then
+ * zeroed. CS_EMALFORMED when shorter than a tag. */
 CS_EXTERN int cs_record_open(uint8_t *out, const cs_session_key *sk, enum cs_record_kind kind,
 	uint64_t index, const uint8_t *sealed, size_t sealed_len);
 

@@ -57,6 +57,10 @@ CS_EXTERN int cs_hub_port(const cs_hub *hub);
  * Owned by hub. */
 CS_EXTERN const char *cs_hub_public_address(const cs_hub *hub);
 
+/* The URL of the bound socket, "https://127.0.0.1:8443" (a wildcard
+ * listen address is shown as 127.0.0.1). Owned by hub. */
+CS_EXTERN const char *cs_hub_url(const cs_hub *hub);
+
 /* Serve until cs_hub_stop() or SIGINT/SIGTERM. Returns CS_OK after a clean
  * stop. Every state change was committed before it was acknowledged, so a
  * hub killed at any moment restarts where it left off. */

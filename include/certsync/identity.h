@@ -20,7 +20,7 @@
 
 typedef struct cs_key cs_key;   /* a private key */
 typedef struct cs_cert cs_cert; /* an X.509 certificate */
-typedef struct cs_ca cs_ca;     /* the hub CA: key, certificate, serial counter */
+typedef struct cs_ca cs_ca;     /* the hub CA: key and certificate */
 
 /* Certificate roles, used when issuing. */
 enum cs_cert_role {
@@ -106,7 +106,8 @@ CS_EXTERN int cs_cert_verify(const cs_cert *cert, const cs_cert *ca, const char 
 /* Create a new CA in dir: ca.key (0600) and ca.crt, valid for 10 years,
  * with CN=name. CS_EEXISTS when dir already holds a CA. */
 CS_EXTERN int cs_ca_create(const char *dir, const char *name);
-/* Open the CA in dir (serial state is kept in dir/ca.serial). */
+/* Open the CA in dir. Serial numbers are 16 random bytes, so the CA keeps
+ * no serial state and several hub instances may share one CA directory. */
 CS_EXTERN int cs_ca_open(cs_ca **out, const char *dir);
 CS_EXTERN void cs_ca_free(cs_ca *ca);
 /* The CA certificate (owned by ca). */

@@ -45,7 +45,8 @@ typedef struct cs_file_entry {
 	char *path;
 	uint8_t kind;                   /* enum cs_entry_kind */
 	uint8_t deleted;                /* 1 for a tombstone */
-	uint8_t has_prev;               /* prev_hash is meaningful */
+	uint8_t has_prev;               /* prev_hash is meaningful: the path was a
+	                                 * live file before this change */
 	uint32_t mode;                  /* permission bits, & 07777 */
 	int64_t mtime_ns;               /* modification time, ns since epoch */
 	uint64_t size;
@@ -71,8 +72,9 @@ typedef struct cs_scan_stats {
 /* Called now and then during a scan with the running counters. */
 typedef void (*cs_scan_progress_fn)(void *ud, const cs_scan_stats *so_far);
 
-/* Open the index in st (creating its tables). The store stays owned by the
- * caller and must outlive the index. */
+/* Open the index in st (creating its tables, all named ix_*). The store
+ * stays owned by the caller and must outlive the index. Opening, scanning
+ * and writing take their own transactions: st must not be inside one. */
 CS_EXTERN int cs_index_open(cs_index **out, cs_store *st);
 CS_EXTERN void cs_index_close(cs_index *ix);
 
@@ -90,7 +92,14 @@ CS_EXTERN int cs_index_folder_each(cs_index *ix,
  * size, mtime and mode are unchanged is not read again; a changed or new
  * file is chunked and hashed; a vanished path becomes a tombstone. Every
  * change takes the next sequence number. Symlinks and special files are
- * skipped. progress may be NULL. */
+ * skipped. progress may be NULL, stats too.
+ *
+ * A directory changes when its mode or mtime does. A file that changes
+ * while it is read is read again or left as it was until the next scan,
+ * never recorded half-written; a file modified within the last 2 seconds
+ * is read again by the next scan (its mtime may hide a later rewrite). An
+ * unreadable directory keeps its entries, and a missing root is an error
+ * (CS_ENOTFOUND), never a deletion. Run one scan per folder at a time. */
 CS_EXTERN int cs_index_scan(cs_index *ix, const char *folder_id, cs_scan_stats *stats,
 	cs_scan_progress_fn progress, void *ud);
 

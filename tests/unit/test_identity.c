@@ -170,6 +170,37 @@ static void test_device_id_typos(void **state)
 	assert_int_equal(cs_device_id_parse(out, NULL), CS_EINVAL);
 }
 
+/* The ID is SHA-256 of the SPKI DER as openssl writes it, and the same
+ * when the key's point is stored compressed. */
+static void test_device_id_is_spki_hash(void **state)
+{
+	(void)state;
+	char *key = path_in("spki.key"), *der_path = path_in("spki.der");
+	char *comp = path_in("compressed.key");
+	char id[CS_DEVICE_ID_SIZE], expect[CS_DEVICE_ID_SIZE];
+	uint8_t *der = NULL;
+	size_t len = 0;
+	cs_key *k = NULL;
+
+	cs_assert_ok(cs_key_save(fx.dev_key, key, NULL));
+	sh("openssl pkey -in '%s' -pubout -outform DER -out '%s'", key, der_path);
+	cs_assert_ok(cs_fs_read_all(&der, &len, der_path, 4096));
+	cs_device_id_from_spki(expect, der, len);
+	cs_assert_ok(cs_key_device_id(id, fx.dev_key));
+	assert_string_equal(id, expect);
+	free(der);
+
+	sh("openssl ec -in '%s' -conv_form compressed 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out '%s'",
+		key, comp);
+	cs_assert_ok(cs_key_load(&k, comp, NULL));
+	cs_assert_ok(cs_key_device_id(id, k));
+	assert_string_equal(id, expect);
+	cs_key_free(k);
+	free(comp);
+	free(der_path);
+	free(key);
+}
+
 /* ---- keys ---- */
 
 static mode_t file_mode(const char *path)
@@ -687,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_device_id_known_answer),
 		cmocka_unit_test(test_device_id_roundtrip),
 		cmocka_unit_test(test_device_id_typos),
+		cmocka_unit_test(test_device_id_is_spki_hash),
 		cmocka_unit_test(test_key_save_load_plain),
 		cmocka_unit_test(test_key_save_load_passphrase),
 		cmocka_unit_test(test_key_load_errors),

@@ -75,10 +75,10 @@ static void h_query(cs_http_req *req, void *ud)
 {
 	(void)ud;
 	const char *q = cs_http_req_query(req, "q");
-	const char *h = cs_http_req_header(req, "X-Test");
+	const char *ct = cs_http_req_header(req, "Content-Type");
 	char out[256];
-	snprintf(out, sizeof(out), "path=%s q=%s h=%s remote=%s", cs_http_req_path(req),
-		q ? q : "-", h ? h : "-", cs_http_req_remote(req));
+	snprintf(out, sizeof(out), "path=%s q=%s ct=%s remote=%s", cs_http_req_path(req),
+		q ? q : "-", ct ? ct : "-", cs_http_req_remote(req));
 	cs_http_reply(req, 200, "text/plain", out, strlen(out));
 }
 
@@ -260,6 +260,7 @@ static int group_setup(void **state)
 	snprintf(base_url, sizeof(base_url), "https://127.0.0.1:%d", srv_port);
 	cs_assert_ok(cs_httpd_route(srv, "*", "/echo", h_echo, NULL));
 	cs_assert_ok(cs_httpd_route(srv, "GET", "/query", h_query, NULL));
+	cs_assert_ok(cs_httpd_route(srv, "POST", "/query", h_query, NULL));
 	cs_assert_ok(cs_httpd_route(srv, "GET", "/whoami", h_whoami, NULL));
 	cs_assert_ok(cs_httpd_route(srv, "GET", "/only/", h_only_get, NULL));
 	cs_assert_ok(cs_httpd_route(srv, "GET", "/defer", h_defer, NULL));
@@ -435,8 +436,21 @@ static void test_roundtrip(void **state)
 	cs_assert_ok(cs_httpc_request(&r, c, "GET", "/query/a%20b?q=x%26y&z=1", NULL, NULL, 0,
 		RESP_MAX, 10000));
 	assert_int_equal(r.status, 200);
-	assert_string_equal((char *)r.body, "path=/query/a b q=x&y h=- remote=127.0.0.1");
+	assert_string_equal((char *)r.body, "path=/query/a b q=x&y ct=- remote=127.0.0.1");
 	cs_http_resp_clear(&r);
+	/* the content type travels; without one, curl adds none of its own */
+	cs_assert_ok(cs_httpc_request(&r, c, "POST", "/query", "application/json", "{}", 2,
+		RESP_MAX, 10000));
+	assert_string_equal((char *)r.body, "path=/query q=- ct=application/json remote=127.0.0.1");
+	cs_http_resp_clear(&r);
+	cs_assert_ok(cs_httpc_request(&r, c, "POST", "/query", NULL, "x", 1, RESP_MAX, 10000));
+	assert_string_equal((char *)r.body, "path=/query q=- ct=- remote=127.0.0.1");
+	cs_http_resp_clear(&r);
+	/* bad methods and paths are refused before anything is sent */
+	assert_int_equal(cs_httpc_request(&r, c, "get", "/echo", NULL, NULL, 0, RESP_MAX, 0),
+		CS_EINVAL);
+	assert_int_equal(cs_httpc_request(&r, c, "GET", "echo", NULL, NULL, 0, RESP_MAX, 0),
+		CS_EINVAL);
 
 	/* the response limit is enforced */
 	assert_int_equal(cs_httpc_request(&r, c, "POST", "/echo", NULL, "0123456789", 10, 8, 10000),
@@ -733,6 +747,61 @@ static void test_resp_error_text(void **state)
 	cs_http_resp_clear(NULL);
 }
 
+/* Idle connections are dropped after timeout_s, but a request waiting in a
+ * long poll is not idle and stays. A second server with a 1 s timeout. */
+static void test_idle_timeout(void **state)
+{
+	(void)state;
+	struct cs_httpd_config cfg = {
+		.listen = "127.0.0.1:0",
+		.cert_path = path_srv_crt,
+		.key_path = path_srv_key,
+		.timeout_s = 1,
+	};
+	cs_httpd *s2 = NULL;
+	pthread_t th;
+	cs_assert_ok(cs_httpd_new(&s2, &cfg));
+	cs_assert_ok(cs_httpd_route(s2, "GET", "/poll", h_poll, NULL));
+	cs_assert_ok(cs_httpd_route(s2, "*", "/echo", h_echo, NULL));
+	int saved_port = srv_port;
+	srv_port = cs_httpd_port(s2);
+	assert_int_equal(pthread_create(&th, NULL, server_main, s2), 0);
+
+	int before = atomic_load(&poll_closed);
+	int silent = tcp_connect(); /* never starts the handshake */
+	struct tls_conn idle, waiting;
+	tls_open(&idle);            /* handshake done, no request */
+	tls_open(&waiting);
+	tls_write(&waiting, "GET /poll HTTP/1.1\r\nHost: x\r\n\r\n");
+	wait_for(&poll_waiting, 1);
+	usleep(2500 * 1000);
+	char ch;
+	assert_int_equal(read(silent, &ch, 1), 0);
+	assert_true(SSL_read(idle.ssl, &ch, 1) <= 0);
+	assert_int_equal(atomic_load(&poll_waiting), 1);
+	assert_int_equal(atomic_load(&poll_closed), before);
+	tls_close(&waiting, 0);
+	wait_for(&poll_closed, before + 1);
+	tls_close(&idle, 0);
+	close(silent);
+
+	/* a client whose kept-alive connection the server dropped reconnects */
+	char url[64];
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", srv_port);
+	struct cs_httpc_config ccfg = {.base_url = url, .ca_path = path_ca};
+	cs_httpc *c = NULL;
+	cs_assert_ok(cs_httpc_new(&c, &ccfg));
+	expect_body(c, "POST", "/echo", "one", 3, 200, "POST one");
+	usleep(1500 * 1000);
+	expect_body(c, "POST", "/echo", "two", 3, 200, "POST two");
+	cs_httpc_free(c);
+
+	cs_httpd_stop(s2);
+	pthread_join(th, NULL);
+	cs_httpd_free(s2);
+	srv_port = saved_port;
+}
+
 /* Last: stop the shared server while a client waits in a long poll. The
  * waiting request is told through on_close when the server is freed. */
 static void test_shutdown_with_waiting_client(void **state)
@@ -770,6 +839,7 @@ int main(void)
 		cmocka_unit_test(test_reply_file),
 		cmocka_unit_test(test_listen_addresses),
 		cmocka_unit_test(test_resp_error_text),
+		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_shutdown_with_waiting_client),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

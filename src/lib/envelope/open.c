@@ -231,7 +231,8 @@ static int verify_inner(uint8_t **content, size_t *content_len, cs_cert **signer
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
-	memcpy(copy, bm->data, bm->length);
+	if (bm->length > 0) /* an empty BIO has no buffer at all */
+		memcpy(copy, bm->data, bm->length);
 	copy[bm->length] = 0;
 	*content = copy;
 	*content_len = bm->length;

@@ -66,7 +66,7 @@ static void not_allowed(cs_hub *hub, cs_http_req *req, const char *allowed)
 	cs__hub_reply_error(hub, req, 405, "method_not_allowed", "use %s", allowed);
 }
 
-static void poll(cs_hub *hub, cs_http_req *req, const struct cs__device *d)
+static void agent_poll(cs_hub *hub, cs_http_req *req, const struct cs__device *d)
 {
 	int64_t wait = CS__HUB_POLL_DEFAULT_S;
 	const char *w = cs_http_req_query(req, "wait");
@@ -201,6 +201,17 @@ static void job_post(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 		not_allowed(hub, req, "POST");
 		return;
 	}
+	{
+		/* an unknown job is 404 whatever the body says */
+		char *state = NULL, *fold = NULL;
+		char src[CS_DEVICE_ID_SIZE];
+		if ((r = cs__hub_job_info(hub, job, &state, src, &fold)) < 0) {
+			cs__hub_reply_cs_error(hub, req, r);
+			return;
+		}
+		free(state);
+		free(fold);
+	}
 	if ((body = cs__hub_body_json(hub, req, CS__HUB_JSON_MAX)) == NULL)
 		return;
 	if (is_produced) {
@@ -277,7 +288,7 @@ static void agent(cs_http_req *req, void *ud)
 		if (!method_is(req, "GET"))
 			not_allowed(hub, req, "GET");
 		else
-			poll(hub, req, &d);
+			agent_poll(hub, req, &d);
 	} else if (n == 2 && strcmp(seg[0], "folders") == 0) {
 		folder(hub, req, &d, seg[1]);
 	} else if ((n == 3 || n == 4) && strcmp(seg[0], "jobs") == 0) {

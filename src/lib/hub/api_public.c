@@ -16,8 +16,26 @@
 #define CS_VERSION "0.1.0"
 #endif
 
+/* The public endpoints are routed for every method so that a wrong one
+ * gets 405 here rather than falling through to the console's 404. */
+static int only(cs_hub *hub, cs_http_req *req, const char *method, const char *path)
+{
+	/* routes match by prefix; these endpoints are exact paths */
+	if (strcmp(cs_http_req_path(req), path) != 0) {
+		cs__hub_reply_error(hub, req, 404, "not_found", "no such resource");
+		return 0;
+	}
+	if (strcmp(cs_http_req_method(req), method) == 0)
+		return 1;
+	cs_http_req_add_header(req, "Allow", method);
+	cs__hub_reply_error(hub, req, 405, "method_not_allowed", "use %s", method);
+	return 0;
+}
+
 static void healthz(cs_http_req *req, void *ud)
 {
+	if (!only(ud, req, "GET", "/healthz"))
+		return;
 	cs__hub_reply_json(ud, req, 200, json_pack("{s:s, s:s}", "status", "ok", "version",
 		CS_VERSION));
 }
@@ -25,12 +43,16 @@ static void healthz(cs_http_req *req, void *ud)
 static void get_ca(cs_http_req *req, void *ud)
 {
 	cs_hub *hub = ud;
+	if (!only(hub, req, "GET", "/v1/ca"))
+		return;
 	cs__hub_reply(hub, req, 200, "application/x-pem-file", hub->ca_pem, strlen(hub->ca_pem));
 }
 
 static void get_crl(cs_http_req *req, void *ud)
 {
 	cs_hub *hub = ud;
+	if (!only(hub, req, "GET", "/v1/crl"))
+		return;
 	cs__hub_reply(hub, req, 200, "application/x-pem-file", hub->crl_pem, strlen(hub->crl_pem));
 }
 
@@ -42,6 +64,8 @@ static void enroll(cs_http_req *req, void *ud)
 	char *cert = NULL;
 	int r;
 
+	if (!only(hub, req, "POST", "/v1/enroll"))
+		return;
 	json_t *body = cs__hub_body_json(hub, req, CS__HUB_ENROLL_MAX);
 	if (body == NULL)
 		return;
@@ -78,6 +102,12 @@ done:
 	json_decref(body);
 }
 
+static void metrics(cs_http_req *req, void *ud)
+{
+	if (only(ud, req, "GET", "/metrics"))
+		cs__hub_metrics(req, ud);
+}
+
 /* The console's static files; every other path is 404 (405 for a method
  * other than GET/HEAD), as the server would answer. */
 static void console(cs_http_req *req, void *ud)
@@ -103,9 +133,9 @@ static void console(cs_http_req *req, void *ud)
 void cs__hub_api_public_routes(cs_hub *hub)
 {
 	cs_httpd_route(hub->httpd, "*", "/", console, hub);
-	cs_httpd_route(hub->httpd, "GET", "/healthz", healthz, hub);
-	cs_httpd_route(hub->httpd, "GET", "/metrics", cs__hub_metrics, hub);
-	cs_httpd_route(hub->httpd, "GET", "/v1/ca", get_ca, hub);
-	cs_httpd_route(hub->httpd, "GET", "/v1/crl", get_crl, hub);
-	cs_httpd_route(hub->httpd, "POST", "/v1/enroll", enroll, hub);
+	cs_httpd_route(hub->httpd, "*", "/healthz", healthz, hub);
+	cs_httpd_route(hub->httpd, "*", "/metrics", metrics, hub);
+	cs_httpd_route(hub->httpd, "*", "/v1/ca", get_ca, hub);
+	cs_httpd_route(hub->httpd, "*", "/v1/crl", get_crl, hub);
+	cs_httpd_route(hub->httpd, "*", "/v1/enroll", enroll, hub);
 }

@@ -268,7 +268,10 @@ int cs_hub_init(const char *data_dir, const struct cs_hub_init_options *o)
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((r = cs__hub_check_address(c.public_address)) < 0)
+	/* port 0 (any free port) is resolved when the hub starts */
+	size_t pl = strlen(c.public_address);
+	if (!(pl > 2 && strcmp(c.public_address + pl - 2, ":0") == 0) &&
+	    (r = cs__hub_check_address(c.public_address)) < 0)
 		goto done;
 
 	if ((r = cs_fs_mkdirs(data_dir, 0700)) < 0 ||
@@ -404,6 +407,16 @@ static int effective_public(cs_hub *hub, const char *listen)
 	int bound = cs_httpd_port(hub->httpd);
 	const char *pub = hub->cfg.public_address;
 
+	if (split_hostport(host, sizeof(host), &port, listen) < 0)
+		return cs_error_code();
+	if (is_wildcard(host))
+		snprintf(host, sizeof(host), "127.0.0.1");
+	int v6 = strchr(host, ':') != NULL;
+	snprintf(buf, sizeof(buf), "https://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", bound);
+	free(hub->url);
+	if ((hub->url = strdup(buf)) == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+
 	if (strcmp(pub, hub->cfg.listen) == 0) {
 		/* public_address follows listen: use what was actually bound */
 		if (split_hostport(host, sizeof(host), &port, listen) < 0)
@@ -479,6 +492,11 @@ int cs_hub_port(const cs_hub *hub)
 	return hub->httpd ? cs_httpd_port(hub->httpd) : 0;
 }
 
+const char *cs_hub_url(const cs_hub *hub)
+{
+	return hub->url ? hub->url : "";
+}
+
 const char *cs_hub_public_address(const cs_hub *hub)
 {
 	return hub->public_address;
@@ -512,6 +530,7 @@ void cs_hub_free(cs_hub *hub)
 	free(hub->wake);
 	config_clear(&hub->cfg);
 	free(hub->public_address);
+	free(hub->url);
 	free(hub->data_dir);
 	free(hub);
 }

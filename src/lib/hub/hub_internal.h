@@ -69,6 +69,7 @@ struct cs_hub {
 	char *data_dir;
 	struct cs_hub_config cfg;
 	char *public_address; /* effective, see cs_hub_public_address */
+	char *url;            /* see cs_hub_url */
 	cs_store *db;
 	cs_ca *ca;
 	char *ca_pem;
@@ -120,8 +121,9 @@ int cs__hub_device_by_fingerprint(cs_hub *hub, struct cs__device *out, const cha
 /* Revoke: mark the row, fail its unfinished jobs, drop its tasks,
  * regenerate the CRL. CS_ENOTFOUND; revoking twice is fine. */
 int cs__hub_device_revoke(cs_hub *hub, const char *id);
-/* Remember that a device was seen (persisted at most every 30 s). */
-void cs__hub_device_seen(cs_hub *hub, const struct cs__device *d);
+/* Remember that a device was seen (persisted at most every 30 s; d's
+ * last_seen is updated too). */
+void cs__hub_device_seen(cs_hub *hub, struct cs__device *d);
 /* 1 when the device is online (a poll waiting, or seen within 90 s). */
 int cs__hub_device_online(cs_hub *hub, const char *id, int64_t last_seen);
 /* JSON of one registry row (PROTOCOL.md §5), new reference. */

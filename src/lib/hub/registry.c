@@ -238,11 +238,12 @@ done:
 	return r;
 }
 
-void cs__hub_device_seen(cs_hub *hub, const struct cs__device *d)
+void cs__hub_device_seen(cs_hub *hub, struct cs__device *d)
 {
 	int64_t now = cs_clock_now();
 	if (now - d->last_seen < SEEN_PERSIST_S)
 		return;
+	d->last_seen = now;
 	cs_stmt *q = NULL;
 	if (cs_store_prepare(&q, hub->db, "UPDATE devices SET last_seen = ? WHERE device_id = ?") < 0)
 		return;

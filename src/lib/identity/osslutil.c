@@ -27,7 +27,8 @@ int cs__bio_to_string(char **out, BIO *bio)
 	char *s = malloc(bm->length + 1);
 	if (s == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
-	memcpy(s, bm->data, bm->length);
+	if (bm->length > 0) /* an empty BIO has no buffer at all */
+		memcpy(s, bm->data, bm->length);
 	s[bm->length] = '\0';
 	*out = s;
 	return CS_OK;

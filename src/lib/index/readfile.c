@@ -130,10 +130,13 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 		if (eof)
 			break;
 		/* The chunker wants more bytes than are buffered (fewer than
-		 * max_size): keep them and refill behind them. */
-		memmove(buf, buf + pos, avail);
-		fill = avail;
-		pos = 0;
+		 * max_size): read behind them, first moving them to the front
+		 * when less than max_size is free behind them. */
+		if (bufsize - fill < ix->params.max_size) {
+			memmove(buf, buf + pos, avail);
+			fill = avail;
+			pos = 0;
+		}
 		ssize_t got;
 		do
 			got = read(fd, buf + fill, bufsize - fill);

@@ -217,8 +217,11 @@ int cs_httpc_request(cs_http_resp *resp, cs_httpc *c, const char *method,
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
-	if (method == NULL || path == NULL || path[0] != '/')
-		return cs_error_set(CS_EINVAL, "httpc: path must start with /");
+	if (method == NULL || method[0] == '\0' || strlen(method) > 15 ||
+		strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method))
+		return cs_error_set(CS_EINVAL, "httpc: bad method");
+	if (path == NULL || path[0] != '/' || strpbrk(path, " \r\n") != NULL)
+		return cs_error_set(CS_EINVAL, "httpc: path must start with / and hold no spaces");
 	if (content_type != NULL && (strchr(content_type, '\r') || strchr(content_type, '\n')))
 		return cs_error_set(CS_EINVAL, "httpc: bad content type");
 	size_t ulen = strlen(c->base_url) + strlen(path) + 1;
@@ -229,13 +232,16 @@ int cs_httpc_request(cs_http_resp *resp, cs_httpc *c, const char *method,
 
 	/* No "Expect: 100-continue": it costs a round trip per upload, and the
 	 * server reads an oversized body through before answering 413. */
+	/* "Content-Type:" with no value stops curl from labelling a body
+	 * application/x-www-form-urlencoded. */
+	if (content_type != NULL)
+		snprintf(ctype, sizeof(ctype), "Content-Type: %s", content_type);
+	else
+		snprintf(ctype, sizeof(ctype), "Content-Type:");
 	h = curl_slist_append(headers, "Expect:");
 	if (h != NULL) {
 		headers = h;
-		if (content_type != NULL) {
-			snprintf(ctype, sizeof(ctype), "Content-Type: %s", content_type);
-			h = curl_slist_append(headers, ctype);
-		}
+		h = curl_slist_append(headers, ctype);
 	}
 	if (h == NULL) {
 		rc = cs_error_set(CS_ENOMEM, "out of memory");
@@ -264,9 +270,6 @@ int cs_httpc_request(cs_http_resp *resp, cs_httpc *c, const char *method,
 
 	c->errbuf[0] = '\0';
 	CURLcode crc = curl_easy_perform(c->curl);
-	/* the handle must not keep pointers into this call's memory */
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	if (crc != CURLE_OK) {
 		if (rb.over) {
 			rc = cs_error_set(CS_ELIMIT, "%s %s: response larger than %zu bytes", method, url,
@@ -291,6 +294,9 @@ int cs_httpc_request(cs_http_resp *resp, cs_httpc *c, const char *method,
 	rb.data = NULL;
 	rc = CS_OK;
 done:
+	/* the handle must not keep pointers into this call's memory */
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	if (rc != CS_OK)
 		cs_log(CS_LOG_DEBUG, "http.client_error", "method=%s code=%d", method, rc);
 	free(rb.data);

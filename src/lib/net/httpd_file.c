@@ -120,6 +120,7 @@ void cs_http_reply_file(cs_http_req *req, int status, const char *content_type,
 		close(fd);
 		if (content_type != NULL)
 			evhttp_add_header(h, "Content-Type", content_type);
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 		if (!with_body)
 			evhttp_add_header(h, "Content-Length", cl);
 		cs__http_req_log(req, status);
@@ -144,6 +145,7 @@ void cs_http_reply_file(cs_http_req *req, int status, const char *content_type,
 	}
 	if (content_type != NULL)
 		evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	/* a known length keeps evhttp from switching to chunked encoding */
 	evhttp_add_header(h, "Content-Length", cl);
 	cs__http_req_log(req, status);

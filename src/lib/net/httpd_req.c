@@ -330,8 +330,13 @@ void cs_http_reply(cs_http_req *req, int status, const char *content_type,
 	cs__http_req_unwatch(req);
 	struct evhttp_request *ev = req->ev;
 	struct evkeyvalq *h = evhttp_request_get_output_headers(ev);
+	/* Without a type evhttp would claim text/html; bytes of unknown kind
+	 * must never be rendered by a browser (the console shares the origin). */
+	if (content_type == NULL && len > 0)
+		content_type = "application/octet-stream";
 	if (content_type != NULL)
 		evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	if (is_json(content_type))
 		evhttp_add_header(h, "Cache-Control", "no-store");
 

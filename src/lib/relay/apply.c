@@ -36,6 +36,12 @@ struct cached_pack {
 	uint32_t nrecords;
 };
 
+struct touched_dir {
+	char *path;
+	struct timespec mtime; /* before our changes */
+	int have_mtime;
+};
+
 struct applier {
 	cs_index *ix;
 	const cs_relay_apply_request *req;
@@ -48,7 +54,7 @@ struct applier {
 	unsigned cache_next;
 	uint8_t *buf;
 	char **staged; /* per manifest entry: its temporary file, or NULL */
-	char **dirs;   /* directories to fsync */
+	struct touched_dir *dirs; /* directories changed: restore mtime, fsync */
 	size_t ndirs;
 	uint64_t files_total, bytes_total, files_done, bytes_done;
 	int64_t last_progress;
@@ -301,6 +307,9 @@ static int get_chunk(struct applier *a, const cs_manifest_entry *e, uint32_t i)
 		"(local copy changed); a full resync is needed", e->path, i);
 }
 
+/* Remember the directory holding path, and its mtime before we change
+ * anything in it: renames and deletions bump a directory's mtime, and the
+ * source's directory times must survive the sync. Call before the change. */
 static int note_dir(struct applier *a, const char *path)
 {
 	char *dir = strdup(path);
@@ -310,17 +319,22 @@ static int note_dir(struct applier *a, const char *path)
 	if (slash)
 		*slash = 0;
 	for (size_t i = 0; i < a->ndirs; i++)
-		if (strcmp(a->dirs[i], dir) == 0) {
+		if (strcmp(a->dirs[i].path, dir) == 0) {
 			free(dir);
 			return CS_OK;
 		}
-	char **n = realloc(a->dirs, (a->ndirs + 1) * sizeof(*n));
+	struct touched_dir *n = realloc(a->dirs, (a->ndirs + 1) * sizeof(*n));
 	if (n == NULL) {
 		free(dir);
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	}
 	a->dirs = n;
-	a->dirs[a->ndirs++] = dir;
+	struct stat st;
+	a->dirs[a->ndirs].path = dir;
+	a->dirs[a->ndirs].have_mtime = lstat(dir, &st) == 0;
+	if (a->dirs[a->ndirs].have_mtime)
+		a->dirs[a->ndirs].mtime = st.st_mtim;
+	a->ndirs++;
 	return CS_OK;
 }
 
@@ -479,6 +493,8 @@ static int commit_file(struct applier *a, size_t i, const cs_file_entry *local, 
 		a->bytes_done += e->size;
 		return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
 	}
+	if ((r = note_dir(a, full)) < 0)
+		return r;
 	if (is_local_change(a, local, e) && (r = keep_conflict(a, full)) < 0)
 		return r;
 	const char *slash = strrchr(full, '/');
@@ -508,8 +524,6 @@ static int commit_file(struct applier *a, size_t i, const cs_file_entry *local, 
 	}
 	free(tmp);
 	a->staged[i] = NULL;
-	if ((r = note_dir(a, full)) < 0)
-		return r;
 	return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
 }
 
@@ -517,20 +531,21 @@ static int apply_dir(struct applier *a, const cs_manifest_entry *e, const cs_fil
 	const char *full)
 {
 	struct stat st;
+	int r = note_dir(a, full);
+	if (r < 0)
+		return r;
 	if (lstat(full, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		/* A file of ours stands where the source has a directory. */
-		if (local && !local->deleted && local->kind == CS_KIND_FILE) {
-			int r = keep_conflict(a, full);
-			if (r < 0)
-				return r;
-		}
+		if (local && !local->deleted && local->kind == CS_KIND_FILE &&
+		    (r = keep_conflict(a, full)) < 0)
+			return r;
 	}
 	if (mkdir(full, e->mode & 07777) != 0 && errno != EEXIST) {
 		if (errno == ENOENT && cs_fs_mkdirs(full, 0755) == 0)
-			return note_dir(a, full);
+			return CS_OK;
 		return cs_error_set(CS_EIO, "create directory %s: %s", e->path, strerror(errno));
 	}
-	return note_dir(a, full);
+	return CS_OK;
 }
 
 static int apply_delete(struct applier *a, const cs_manifest_entry *e, const char *full)
@@ -544,6 +559,8 @@ static int apply_delete(struct applier *a, const cs_manifest_entry *e, const cha
 	}
 	if (r < 0)
 		return r;
+	if ((r = note_dir(a, full)) < 0)
+		goto done;
 	if (local->kind == CS_KIND_DIR) {
 		if (rmdir(full) != 0 && errno != ENOENT) {
 			cs_log(CS_LOG_WARN, "relay.keep_dir", "path=\"%s\" reason=\"%s\"", e->path, strerror(errno));
@@ -562,8 +579,6 @@ static int apply_delete(struct applier *a, const cs_manifest_entry *e, const cha
 			goto done;
 		}
 	}
-	if ((r = note_dir(a, full)) < 0)
-		goto done;
 forget:
 	r = cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, NULL);
 done:
@@ -641,8 +656,17 @@ static int run(struct applier *a)
 		a->files_done++;
 		a->res->files++;
 	}
-	/* Pass 3: directory modes and times, children first, since writing a
-	 * child changes its parent's mtime. */
+	/* Pass 3: directory times. First the ones we changed as a side effect,
+	 * back to what they were; then the source's directory modes and times,
+	 * children first, since writing a child changes its parent's mtime. */
+	for (size_t i = a->ndirs; i-- > 0;) {
+		struct timespec ts[2] = {{0, UTIME_OMIT}, a->dirs[i].mtime};
+		if (a->dirs[i].have_mtime && utimensat(AT_FDCWD, a->dirs[i].path, ts, AT_SYMLINK_NOFOLLOW) != 0 &&
+		    errno != ENOENT) {
+			r = cs_error_set(CS_EIO, "set time of %s: %s", a->dirs[i].path, strerror(errno));
+			goto fail;
+		}
+	}
 	for (size_t i = a->m.nentries; i-- > 0;) {
 		const cs_manifest_entry *e = &a->m.entries[i];
 		if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED) || e->kind != CS_KIND_DIR)
@@ -661,7 +685,7 @@ static int run(struct applier *a)
 			goto fail;
 	}
 	for (size_t i = 0; i < a->ndirs; i++)
-		if ((r = cs_fs_fsync_dir(a->dirs[i])) < 0)
+		if (cs_fs_exists(a->dirs[i].path) && (r = cs_fs_fsync_dir(a->dirs[i].path)) < 0)
 			goto fail;
 	if ((r = cs_index_commit(a->ix)) < 0)
 		goto fail;
@@ -707,7 +731,7 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 	}
 	free(a.staged);
 	for (size_t i = 0; i < a.ndirs; i++)
-		free(a.dirs[i]);
+		free(a.dirs[i].path);
 	free(a.dirs);
 	cs_session_header_clear(&a.h);
 	cs_manifest_clear(&a.m);
