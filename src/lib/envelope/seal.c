@@ -38,7 +38,7 @@ static int sign_content(unsigned char **out, int *out_len, const uint8_t *conten
 	int r = CS_OK;
 
 	cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
-	in = BIO_new_mem_buf(content, (int)len);
+	in = BIO_new_mem_buf(len > 0 ? (const void *)content : "", (int)len);
 	if (cms == NULL || in == NULL) {
 		r = cs__ossl_error(CS_ENOMEM, "sign envelope");
 		goto done;

@@ -45,7 +45,7 @@ int cs_cert_from_pem(cs_cert **out, const char *pem, size_t len)
 {
 	if (len > CS__PEM_MAX)
 		return cs_error_set(CS_ELIMIT, "certificate PEM larger than %u bytes", CS__PEM_MAX);
-	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	BIO *bio = BIO_new_mem_buf(len > 0 ? pem : "", (int)len);
 	if (bio == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	X509 *x = PEM_read_bio_X509(bio, NULL, cs__no_pass, NULL);
