@@ -28,6 +28,14 @@ CS_EXTERN int cs_agent_init(char device_id[CS_DEVICE_ID_SIZE], const char *data_
  * the name in device.json when non-NULL. */
 CS_EXTERN int cs_agent_enroll(const char *data_dir, const char *token, const char *name);
 
+/* Registration way 3 (PROTOCOL §6): serve this device's signed information
+ * on listen ("host:port") until the hub delivers a certificate issued by
+ * the CA whose SHA-256 fingerprint (hex) is ca_fingerprint; then store it,
+ * remember hub_address as the hub, and return. ready (may be NULL) is called
+ * once the socket is bound, with the port. */
+CS_EXTERN int cs_agent_listen(const char *data_dir, const char *listen, const char *hub_address,
+	const char *ca_fingerprint, void (*ready)(void *ud, int port), void *ud);
+
 /* Open the agent in data_dir (key, certificate and CA must exist). */
 CS_EXTERN int cs_agent_open(cs_agent **out, const char *data_dir);
 CS_EXTERN void cs_agent_free(cs_agent *ag);

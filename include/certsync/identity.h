@@ -57,6 +57,11 @@ CS_EXTERN void cs_device_id_from_spki(char out[CS_DEVICE_ID_SIZE], const uint8_t
  * printed form and check every check character. CS_EMALFORMED on a typo. */
 CS_EXTERN int cs_device_id_parse(char out[CS_DEVICE_ID_SIZE], const char *text);
 
+/* The SHA-256 of the public key (SPKI DER) that a device ID stands for, as
+ * 64 lowercase hex digits: what an operator compares when registering a
+ * device by discovery. */
+CS_EXTERN int cs_device_id_fingerprint(char out[CS_FINGERPRINT_SIZE], const char *device_id);
+
 /* ---- certificate signing requests ---- */
 
 /* A PEM CSR for key with CN=name; *pem is a malloc'd string. */

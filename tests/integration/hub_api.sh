@@ -3,7 +3,8 @@
 # public endpoints, enrollment, device authentication, a whole relay job
 # played by hand (produce, upload, apply, ack), hostile input, and the admin
 # CLI. The hub must keep answering throughout.
-. "$(dirname "$0")/lib.bash"
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.bash"
 t_setup hub-api
 cd "$T_DIR" || exit 1
 
@@ -160,6 +161,19 @@ r=$(c "${A[@]}" -X POST -d '{"reason":"cannot read disk"}' "$URL/v1/agent/jobs/$
 t_check "source failed 200" [ "$(status "$r")" = 200 ]
 t_check "job 2 failed" [ "$(admin job show "$JOB2" --json | jget '["state"]')" = failed ]
 
+# --- long poll: a waiting poll is answered as soon as a task is queued
+c "${A[@]}" --max-time 1 "$URL/v1/agent/poll?wait=30" >/dev/null 2>&1  # client gives up: dropped
+c "${A[@]}" --max-time 25 "$URL/v1/agent/poll?wait=20" > poll.out &
+POLL=$!
+sleep 1
+t0=$SECONDS
+JOB3=$(admin sync --folder photos --from "$ID_A" --to "$ID_B")
+wait "$POLL"
+t_check "waiting poll answered at once with the new job's produce task" \
+  [ "$(body "$(cat poll.out)" | jget '["job"]')" = "$JOB3" ] && [ $((SECONDS - t0)) -lt 5 ]
+r=$(c "${A[@]}" -X POST -d '{"reason":"test"}' "$URL/v1/agent/jobs/$JOB3/failed")
+t_check "the hub survives a dropped poll" alive
+
 # --- hostile and wrong input: each a 4xx JSON error
 r=$(c "${A[@]}" -X POST -H 'Content-Type: application/json' -d '{"to_seq": ' "$URL/v1/agent/jobs/$JOB/produced")
 t_check "malformed JSON: 400" [ "$(status "$r")" = 400 ]
@@ -205,7 +219,7 @@ t_check "device add of the same key again fails" bash -c "! '$CERTSYNC' hub devi
 # registration way 3 against a stand-in device (tests/integration/fake_device_info.py)
 newkey zeta
 openssl req -x509 -key zeta.key -subj /CN=zeta -days 1 -out zeta-self.crt 2>/dev/null
-python3 "$(dirname "$0")/fake_device_info.py" zeta.key zeta.csr zeta zeta-self.crt "$T_DIR/fake.port" 2>"$T_DIR/fake.log" &
+python3 "$HERE/fake_device_info.py" zeta.key zeta.csr zeta zeta-self.crt "$T_DIR/fake.port" 2>"$T_DIR/fake.log" &
 T_PIDS+=("$!")
 if t_wait 20 test -s "$T_DIR/fake.port"; then
   FPORT=$(cat "$T_DIR/fake.port")
