@@ -69,7 +69,8 @@ CS_EXTERN int cs_hub_run(cs_hub *hub);
 /* Ask cs_hub_run to return (safe from a signal handler or a handler). */
 CS_EXTERN void cs_hub_stop(cs_hub *hub);
 
-/* Close the hub: drops pending long polls, closes the database.
+/* Close the hub: answers pending long polls with 204, waits for calls to
+ * devices in flight, closes the database.
  * NULL is a no-op. */
 CS_EXTERN void cs_hub_free(cs_hub *hub);
 

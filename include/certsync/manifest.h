@@ -28,7 +28,11 @@ typedef struct cs_session_header {
 	uint32_t manifest_records;
 	uint64_t data_records;
 	uint32_t packs;
+	char **recipients;    /* device IDs the header is sealed to */
+	uint32_t nrecipients; /* <= CS_HEADER_RECIPIENTS_MAX */
 } cs_session_header;
+
+#define CS_HEADER_RECIPIENTS_MAX 10000
 
 /* Encode h into a new heap block. */
 CS_EXTERN int cs_session_header_encode(uint8_t **out, size_t *len, const cs_session_header *h);

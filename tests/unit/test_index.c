@@ -206,7 +206,7 @@ static void test_path_valid(void **state)
 {
 	(void)state;
 	static const char *good[] = { "a", "a/b", "a.b", ".hidden", "..a", "a..", "...",
-		"dir/" NAIVE, "a b/c\td" };
+		("dir/" NAIVE), "a b/c\td" };
 	static const char *bad[] = { "", "/", "/a", "a/", "a//b", ".", "..", "./a", "a/.",
 		"a/./b", "a/../b", "../a", "a/..", "//" };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)

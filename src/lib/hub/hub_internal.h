@@ -83,6 +83,7 @@ struct cs_hub {
 	/* devices that got a task in the current operation; woken after commit */
 	char (*wake)[CS_DEVICE_ID_SIZE];
 	size_t nwake, wake_alloc;
+	unsigned ticks; /* of cs__hub_waiters_tick */
 };
 
 /* ---- core (hub.c) ---- */

@@ -258,9 +258,8 @@ void cs__hub_wake_discard(cs_hub *hub)
 
 void cs__hub_waiters_tick(cs_hub *hub)
 {
-	static unsigned ticks;
 	int64_t now = cs_clock_mono_ms();
-	int lease_check = ++ticks % LEASE_CHECK_TICKS == 0;
+	int lease_check = ++hub->ticks % LEASE_CHECK_TICKS == 0;
 	struct cs__waiter *w = hub->waiters, *next;
 	for (; w; w = next) {
 		next = w->next;

@@ -117,6 +117,13 @@ static int open_header(struct applier *a)
 			(unsigned long long)a->h.job, a->h.folder);
 		goto done;
 	}
+	int named = 0;
+	for (uint32_t i = 0; i < a->h.nrecipients && !named; i++)
+		named = strcmp(a->h.recipients[i], a->self->device_id) == 0;
+	if (!named) {
+		r = cs_error_set(CS_EAUTH, "session header was not sealed for this device");
+		goto done;
+	}
 done:
 	free(der);
 	if (plain)

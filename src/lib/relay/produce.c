@@ -293,6 +293,16 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 	h.key = p.sk;
 	h.data_records = p.next_record;
 	h.packs = (uint32_t)p.m.npacks;
+	/* Naming the recipients inside the signature stops a recipient from
+	 * re-sealing this header to a device it was not meant for. */
+	h.nrecipients = (uint32_t)ndests;
+	h.recipients = calloc(ndests, sizeof(char *));
+	if (h.recipients == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < ndests; i++)
+		h.recipients[i] = (char *)dests[i].device_id;
 	if ((r = upload_manifest(&p, &h)) < 0)
 		goto done;
 	if ((r = cs_session_header_encode(&hdr_plain, &hdr_len, &h)) < 0)
@@ -320,6 +330,7 @@ done:
 	free(sealed);
 	free(recips);
 	cs_wipe(&p.sk, sizeof(p.sk));
+	free(h.recipients);
 	cs_wipe(&h.key, sizeof(h.key));
 	cs_manifest_clear(&p.m);
 	cs_chunk_table_free(&p.sent);

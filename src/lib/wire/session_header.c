@@ -11,7 +11,7 @@ static const uint8_t header_magic[4] = {'C', 'S', 'H', '1'};
 
 int cs_session_header_encode(uint8_t **out, size_t *len, const cs_session_header *h)
 {
-	cs_buf *b = cs_buf_new(1 << 16);
+	cs_buf *b = cs_buf_new(1 << 20);
 	int r;
 	if (b == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
@@ -24,8 +24,12 @@ int cs_session_header_encode(uint8_t **out, size_t *len, const cs_session_header
 	    (r = cs_buf_put_u64(b, h->manifest_len)) < 0 ||
 	    (r = cs_buf_put(b, h->manifest_hash, 32)) < 0 ||
 	    (r = cs_buf_put_u32(b, h->manifest_records)) < 0 ||
-	    (r = cs_buf_put_u64(b, h->data_records)) < 0 || (r = cs_buf_put_u32(b, h->packs)) < 0)
+	    (r = cs_buf_put_u64(b, h->data_records)) < 0 || (r = cs_buf_put_u32(b, h->packs)) < 0 ||
+	    (r = cs_buf_put_u32(b, h->nrecipients)) < 0)
 		goto done;
+	for (uint32_t i = 0; i < h->nrecipients; i++)
+		if ((r = cs_buf_put_cstring(b, h->recipients[i])) < 0)
+			goto done;
 	r = cs_buf_steal(out, len, b);
 done:
 	cs_buf_free(b);
@@ -56,7 +60,22 @@ int cs_session_header_decode(cs_session_header *out, const uint8_t *data, size_t
 	    (r = cs_buf_get(&b, h.manifest_hash, 32)) < 0 ||
 	    (r = cs_buf_get_u32(&b, &h.manifest_records)) < 0 ||
 	    (r = cs_buf_get_u64(&b, &h.data_records)) < 0 || (r = cs_buf_get_u32(&b, &h.packs)) < 0 ||
-	    (r = cs_buf_expect_end(&b)) < 0)
+	    (r = cs_buf_get_u32(&b, &h.nrecipients)) < 0)
+		goto fail;
+	/* Each recipient takes at least 5 bytes: never trust the count alone. */
+	if (h.nrecipients == 0 || h.nrecipients > CS_HEADER_RECIPIENTS_MAX ||
+	    cs_buf_len(&b) / 5 < h.nrecipients) {
+		r = cs_error_set(CS_EMALFORMED, "bad recipient count %u", h.nrecipients);
+		goto fail;
+	}
+	if ((h.recipients = calloc(h.nrecipients, sizeof(char *))) == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < h.nrecipients; i++)
+		if ((r = cs_buf_get_cstring(&b, &h.recipients[i], CS_DEVICE_ID_LEN)) < 0)
+			goto fail;
+	if ((r = cs_buf_expect_end(&b)) < 0)
 		goto fail;
 	if (h.manifest_len > CS_MANIFEST_MAX || h.manifest_records > 256 ||
 	    h.data_records > UINT32_MAX || h.packs > (1u << 20) || h.from_seq > h.to_seq ||
@@ -75,6 +94,9 @@ fail:
 
 void cs_session_header_clear(cs_session_header *h)
 {
+	for (uint32_t i = 0; h->recipients && i < h->nrecipients; i++)
+		free(h->recipients[i]);
+	free(h->recipients);
 	free(h->folder);
 	free(h->source);
 	cs_wipe(h, sizeof(*h));
