@@ -49,6 +49,29 @@ void cs__agent_relay_io(cs_relay_io *io, cs_agent *ag);
  * the previous one is kept when the hub cannot be reached). */
 int cs__agent_refresh_crl(cs_agent *ag);
 
+/* A task from the hub, checked and parsed (PROTOCOL §4). Certificates are
+ * parsed; strings point into the JSON object the task was parsed from. */
+struct cs__agent_task {
+	const char *type;   /* "produce" or "apply" */
+	const char *folder;
+	uint64_t job;
+	/* produce */
+	cs_relay_dest *dests;
+	cs_cert **certs;
+	size_t ndests;
+	/* apply */
+	const char *source;
+	cs_cert *source_cert;
+	uint64_t history, to_seq;
+};
+
+#define CS_AGENT_DESTS_MAX 10000
+
+/* Parse a task object; CS_EMALFORMED with a reason for anything missing,
+ * mistyped or out of range. Free with cs__agent_task_clear. */
+int cs__agent_task_parse(struct cs__agent_task *t, json_t *task);
+void cs__agent_task_clear(struct cs__agent_task *t);
+
 /* Handle one task object from the poll. */
 int cs__agent_handle_task(cs_agent *ag, json_t *task);
 
