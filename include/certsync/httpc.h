@@ -17,6 +17,9 @@ struct cs_httpc_config {
 	long connect_timeout_ms; /* default 10000 */
 	int insecure;          /* skip server verification: only to fetch a CA whose
 	                          fingerprint the caller then checks */
+	const volatile int *cancel; /* when non-NULL and set to non-zero (e.g. from a
+	                          signal handler), a request under way is aborted
+	                          within about a second with CS_ENET */
 };
 
 typedef struct cs_http_resp {

@@ -51,6 +51,7 @@ int cs_agent_open(cs_agent **out, const char *data_dir)
 	}
 	struct cs_httpc_config cfg = {
 		.base_url = url, .ca_path = ca_path, .cert_path = crt_path, .key_path = key_path,
+		.cancel = &ag->stop,
 	};
 	if ((r = cs_httpc_new(&ag->http, &cfg)) < 0)
 		goto done;

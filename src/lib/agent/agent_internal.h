@@ -24,7 +24,7 @@ struct cs_agent {
 	cs_httpc *http;
 	cs_store *store;
 	cs_index *index;
-	volatile sig_atomic_t stop;
+	volatile int stop;
 };
 
 /* Paths inside the data directory (malloc'd). */

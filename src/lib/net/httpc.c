@@ -26,6 +26,7 @@
 
 struct cs_httpc {
 	CURL *curl;
+	const volatile int *cancel;
 	char *base_url;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -41,6 +42,20 @@ struct recv_buf {
 	int over; /* the limit was hit: the transfer was aborted on purpose */
 	int sized; /* the Content-Length hint has been applied */
 };
+
+/* curl calls this about once a second, and more often while data moves:
+ * a non-zero answer aborts the transfer, which is how a stopping program
+ * leaves a long poll without waiting for it to end. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+	curl_off_t ulnow)
+{
+	const struct cs_httpc *c = ud;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return c->cancel != NULL && *c->cancel != 0;
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
@@ -166,6 +181,12 @@ int cs_httpc_new(cs_httpc **out, const struct cs_httpc_config *cfg)
 	SET(CURLOPT_BUFFERSIZE, RECV_BUFFER_SIZE);
 	SET(CURLOPT_USERAGENT, "certsync/" CS_VERSION);
 	SET(CURLOPT_WRITEFUNCTION, on_data);
+	if (cfg->cancel) {
+		c->cancel = cfg->cancel;
+		SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+		SET(CURLOPT_XFERINFODATA, c);
+		SET(CURLOPT_NOPROGRESS, 0L);
+	}
 	*out = c;
 	c = NULL;
 	rc = CS_OK;
