@@ -40,6 +40,11 @@ CS_EXTERN int cs_httpd_route(cs_httpd *srv, const char *method, const char *pref
 	cs_http_handler handler, void *ud);
 /* Call fn every interval_ms on the server's loop. */
 CS_EXTERN int cs_httpd_every(cs_httpd *srv, int64_t interval_ms, void (*fn)(void *ud), void *ud);
+/* Call fn once, delay_ms (0 or more) from now, on the server's loop; used
+ * to answer a request later without blocking the loop. A timer that has
+ * not fired when the server is freed is dropped without calling fn, so ud
+ * must stay valid until fn runs or the server is freed. */
+CS_EXTERN int cs_httpd_after(cs_httpd *srv, int64_t delay_ms, void (*fn)(void *ud), void *ud);
 /* Run the loop until cs_httpd_stop() or SIGINT/SIGTERM. */
 CS_EXTERN int cs_httpd_run(cs_httpd *srv);
 /* Ask the loop to stop (safe from a handler or a signal handler). */

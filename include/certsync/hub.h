@@ -6,13 +6,18 @@
  * directory:
  *
  *   DATA/hub.json            configuration (listen, public_address,
- *                            relay_quota_bytes, blob_ttl_s)
- *   DATA/hub.db              registry, tokens, folders, jobs, tasks, history
+ *                            relay_quota_bytes, blob_ttl_s, console_idle_s,
+ *                            console_max_s)
+ *   DATA/hub.db              registry, tokens, folders, jobs, tasks, history,
+ *                            console users (argon2id hashes) and sessions
  *   DATA/ca/                 the hub CA (ca.key 0600, ca.crt, ca.serial)
  *   DATA/crl.pem             the current CRL (regenerated at start and on
  *                            every revocation)
  *   DATA/tls/server.{key,crt} the HTTPS server identity
  *   DATA/admin/admin.{key,crt} the administrator's client identity
+ *   DATA/admin/console-password the console password of user "admin" made by
+ *                            cs_hub_init (0600); removed when a password is
+ *                            set with cs_hub_console_password_set
  *   DATA/blobs/<job>/<name>  ciphertext uploaded by sources
  *
  * A hub is single-threaded: cs_hub_run drives an event loop and every
@@ -38,10 +43,21 @@ struct cs_hub_init_options {
 };
 
 /* Create a new hub in data_dir (created when missing, mode 0700): the CA,
- * the server and administrator certificates, hub.json and the database.
+ * the server and administrator certificates, hub.json and the database,
+ * and the console user "admin" with a random 20-character password, which
+ * is written to DATA/admin/console-password (mode 0600) for the caller to
+ * show; the database keeps only its argon2id hash.
  * CS_EEXISTS when data_dir already holds a hub (hub.json or ca/); nothing is
  * overwritten. */
 CS_EXTERN int cs_hub_init(const char *data_dir, const struct cs_hub_init_options *o);
+
+/* Set the web console password of user (1..64 of A-Z a-z 0-9 . _ @ -;
+ * created when missing) in the hub at data_dir: at least 12 characters
+ * (UTF-8), at most 1024 bytes, else CS_EINVAL. Stored as an argon2id hash;
+ * every session of the user ends; DATA/admin/console-password is removed.
+ * Opens only the database, so it may run while the hub serves. */
+CS_EXTERN int cs_hub_console_password_set(const char *data_dir, const char *user,
+	const char *password);
 
 /* Open the hub in data_dir and bind its listening socket. listen_override
  * (may be NULL) replaces hub.json's "listen"; port 0 picks a free port.

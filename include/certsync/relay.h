@@ -15,10 +15,16 @@
 /* How blobs of a job are stored and fetched. */
 typedef struct cs_relay_io {
 	void *ud;
-	/* Store blob name of job. */
+	/* Store blob name of job. May return before the blob is stored (the
+	 * data is copied); flush then reports the outcome. */
 	int (*put_blob)(void *ud, uint64_t job, const char *name, const uint8_t *data, size_t len);
+	/* Optional: wait until every blob passed to put_blob is stored; the
+	 * first failure of any of them. */
+	int (*flush)(void *ud);
 	/* Fetch blob name of job into a new heap block (*data, *len). */
 	int (*get_blob)(void *ud, uint64_t job, const char *name, uint8_t **data, size_t *len);
+	/* Optional: a hint that blob name will be fetched soon. */
+	void (*prefetch)(void *ud, uint64_t job, const char *name);
 	/* Optional: report progress while applying. */
 	void (*progress)(void *ud, uint64_t job, uint64_t files_done, uint64_t files_total,
 		uint64_t bytes_done, uint64_t bytes_total);

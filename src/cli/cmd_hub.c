@@ -1,13 +1,18 @@
-/* certsync hub: create and run a hub; the admin client commands live in
- * cmd_hub_admin.c. */
+/* certsync hub: create and run a hub, and set the console password — the
+ * commands that work on the data directory itself. The admin client
+ * commands, which talk to a running hub, live in cmd_hub_admin.c. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
 #include <certsync/hub.h>
 #include <certsync/identity.h>
 #include <certsync/log.h>
+#include <certsync/secure.h>
 #include "cli.h"
 #include "cmd_hub.h"
 #include "commands.h"
@@ -89,11 +94,26 @@ static int hub_init(int argc, char **argv)
 		cs_cert_fingerprint(fp, ca);
 	cs_cert_free(ca);
 	free(ca_path);
+	/* the library wrote the console password to a file (it never prints);
+	 * show it here, once */
+	char *pw_path = cs_path_join(dir, "admin/console-password");
+	uint8_t *pw = NULL;
+	size_t pwlen = 0;
+	if (pw_path == NULL || cs_fs_read_all(&pw, &pwlen, pw_path, 256) < 0)
+		pwlen = 0;
+	while (pwlen > 0 && (pw[pwlen - 1] == '\n' || pw[pwlen - 1] == '\r'))
+		pw[--pwlen] = '\0';
 	printf("hub created in %s\n", dir);
-	printf("  listen:          %s\n", o.listen);
-	printf("  CA fingerprint:  %s\n", fp);
-	printf("  admin identity:  %s/admin/admin.crt\n", dir);
+	printf("  listen:           %s\n", o.listen);
+	printf("  CA fingerprint:   %s\n", fp);
+	printf("  admin identity:   %s/admin/admin.crt\n", dir);
+	printf("  console user:     admin\n");
+	printf("  console password: %s\n", pwlen ? (char *)pw : "(not readable)");
+	printf("the console password is also in %s (mode 0600) until you set your own with\n"
+	       "  certsync hub admin password --data %s\n", pw_path ? pw_path : "", dir);
 	printf("start it with: certsync hub serve --data %s\n", dir);
+	cs_freezero(pw, pwlen);
+	free(pw_path);
 done:
 	free(dir);
 	free(hosts_buf);
@@ -140,6 +160,154 @@ done:
 	return rc;
 }
 
+/* ---- hub admin password ---- */
+
+#define PASSWORD_READ_MAX 4096
+
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_hidden;
+
+/* Ctrl-C at the prompt must not leave the terminal without echo. */
+static void restore_tty(int sig)
+{
+	if (tty_hidden)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* One line from the terminal without echo, into buf (newline removed).
+ * 0 on success, -1 on end of input or a line too long. */
+static int read_hidden(char *buf, size_t n, const char *prompt)
+{
+	struct termios t;
+	int rc = -1;
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
+	if (tcgetattr(STDIN_FILENO, &saved_tty) != 0)
+		return -1;
+	t = saved_tty;
+	t.c_lflag &= ~(tcflag_t)ECHO;
+	t.c_lflag |= ECHONL;
+	signal(SIGINT, restore_tty);
+	signal(SIGTERM, restore_tty);
+	tty_hidden = 1;
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0 && fgets(buf, (int)n, stdin) != NULL) {
+		size_t len = strlen(buf);
+		if (len > 0 && buf[len - 1] == '\n') {
+			buf[--len] = '\0';
+			rc = 0;
+		}
+	}
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+	tty_hidden = 0;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	return rc;
+}
+
+/* The new password from path ("-": standard input): the whole content but
+ * one trailing newline, without NUL bytes. *out is malloc'd (wipe it). */
+static int read_password_file(char **out, const char *path)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (strcmp(path, "-") == 0) {
+		if ((data = malloc(PASSWORD_READ_MAX + 1)) == NULL)
+			return cli_fail("out of memory");
+		len = fread(data, 1, PASSWORD_READ_MAX + 1, stdin);
+		if (len > PASSWORD_READ_MAX) {
+			cs_freezero(data, PASSWORD_READ_MAX + 1);
+			return cli_usage_error("the password on standard input is too long");
+		}
+		data[len] = '\0';
+	} else if (cs_fs_read_all(&data, &len, path, PASSWORD_READ_MAX) < 0) {
+		return cli_fail("cannot read %s", path);
+	}
+	if (len > 0 && data[len - 1] == '\n')
+		data[--len] = '\0';
+	if (len > 0 && data[len - 1] == '\r')
+		data[--len] = '\0';
+	if (strlen((char *)data) != len) {
+		cs_freezero(data, len);
+		return cli_usage_error("the password must not contain NUL bytes");
+	}
+	*out = (char *)data;
+	return 0;
+}
+
+static int hub_admin_password(int argc, char **argv)
+{
+	struct cli_option opts[] = {
+		{"data", 'd', "DIR", "hub data directory", NULL, NULL, 0},
+		{"user", 'u', "NAME", "console user (created when missing)", "admin", NULL, 0},
+		{"password-file", 0, "FILE", "read the new password from FILE ('-': standard input) "
+			"instead of asking twice on the terminal", NULL, NULL, 0},
+		{NULL, 0, NULL, NULL, NULL, NULL, 0},
+	};
+	int npos, r = cli_parse(argc, argv, opts,
+		"certsync hub admin password [--data DIR] [--user NAME] [--password-file FILE]",
+		"Set the web console password: at least 12 characters, stored only as an argon2id "
+		"hash. Every session of the user ends, and the initial password file "
+		"DIR/admin/console-password is removed. Works while the hub is running.", &npos);
+	if (r)
+		return r > 0 ? 0 : 2;
+	if (npos != 0)
+		return cli_usage_error("hub admin password takes no arguments");
+	const char *file = cli_get(opts, "password-file");
+	char *pw = NULL;
+	int rc = 0;
+	if (file != NULL) {
+		if ((rc = read_password_file(&pw, file)) != 0)
+			return rc;
+	} else {
+		if (!isatty(STDIN_FILENO))
+			return cli_usage_error("standard input is not a terminal; give --password-file");
+		char a[PASSWORD_READ_MAX], b[PASSWORD_READ_MAX];
+		if (read_hidden(a, sizeof(a), "new console password: ") != 0 ||
+		    read_hidden(b, sizeof(b), "again: ") != 0) {
+			cs_wipe(a, sizeof(a));
+			cs_wipe(b, sizeof(b));
+			return cli_usage_error("no password given");
+		}
+		int same = strcmp(a, b) == 0;
+		cs_wipe(b, sizeof(b));
+		if (!same) {
+			cs_wipe(a, sizeof(a));
+			return cli_usage_error("the two passwords differ; nothing changed");
+		}
+		pw = strdup(a);
+		cs_wipe(a, sizeof(a));
+		if (pw == NULL)
+			return cli_fail("out of memory");
+	}
+	/* checked here too, for a usage error (exit 2) rather than a failure */
+	size_t chars = 0;
+	for (const char *p = pw; *p; p++)
+		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	if (chars < 12) {
+		cs_free_secret_str(pw);
+		return cli_usage_error("a console password needs at least 12 characters");
+	}
+	char *dir = hub_data_dir(opts);
+	if (cs_hub_console_password_set(dir, cli_get(opts, "user"), pw) < 0)
+		rc = cli_fail("hub admin password");
+	else
+		printf("console password of %s set; its sessions have ended\n", cli_get(opts, "user"));
+	cs_free_secret_str(pw);
+	free(dir);
+	return rc;
+}
+
+static int hub_admin(int argc, char **argv)
+{
+	static const struct cli_command cmds[] = {
+		{"password", hub_admin_password, "set the web console password"},
+		{NULL, NULL, NULL},
+	};
+	return cli_dispatch(argc, argv, cmds, "certsync hub admin");
+}
+
 static const struct cli_command hub_commands[] = {
 	{"init", hub_init, "create a hub (CA, certificates, configuration, database)"},
 	{"serve", hub_serve, "run the hub"},
@@ -147,6 +315,7 @@ static const struct cli_command hub_commands[] = {
 	{"device", hub_cmd_device, "list, add, discover and revoke devices"},
 	{"sync", hub_cmd_sync, "start a sync job from a source to destinations"},
 	{"job", hub_cmd_job, "show and follow sync jobs"},
+	{"admin", hub_admin, "web console users (set a password)"},
 	{NULL, NULL, NULL},
 };
 

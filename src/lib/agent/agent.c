@@ -53,7 +53,7 @@ int cs_agent_open(cs_agent **out, const char *data_dir)
 		.base_url = url, .ca_path = ca_path, .cert_path = crt_path, .key_path = key_path,
 		.cancel = &ag->stop,
 	};
-	if ((r = cs_httpc_new(&ag->http, &cfg)) < 0)
+	if ((r = cs_httpc_new(&ag->http, &cfg)) < 0 || (r = cs__transfers_new(&ag->transfers, ag, &cfg)) < 0)
 		goto done;
 	*out = ag;
 	ag = NULL;
@@ -72,6 +72,7 @@ void cs_agent_free(cs_agent *ag)
 {
 	if (ag == NULL)
 		return;
+	cs__transfers_free(ag->transfers);
 	cs_httpc_free(ag->http);
 	cs_index_close(ag->index);
 	cs_store_close(ag->store);

@@ -12,6 +12,10 @@
 #define CS_AGENT_JSON_MAX (64u << 20) /* largest JSON answer read from the hub */
 #define CS_AGENT_BLOB_MAX (9u << 20)  /* largest blob download */
 
+#define CS_AGENT_TRANSFERS 4 /* parallel connections for blob transfers */
+
+typedef struct cs__transfers cs__transfers;
+
 struct cs_agent {
 	char *dir;
 	char *name;
@@ -22,6 +26,7 @@ struct cs_agent {
 	cs_cert *ca;
 	char *crl_pem;
 	cs_httpc *http;
+	cs__transfers *transfers;
 	cs_store *store;
 	cs_index *index;
 	volatile int stop;
@@ -41,6 +46,24 @@ int cs__agent_write_config(const char *dir, const char *name, const char *hub);
  * CS_ENET or CS_EINVAL. body may be NULL. */
 int cs__agent_call(json_t **out, long *status, cs_agent *ag, const char *method, const char *path,
 	json_t *body, long timeout_ms);
+
+/* The error for a non-2xx answer: CS_EDENIED/CS_EREVOKED for 401/403,
+ * CS_ENOTFOUND, CS_ECONFLICT, CS_EINVAL for other 4xx, CS_ENET otherwise. */
+int cs__agent_status_error(long status, const cs_http_resp *resp, const char *what);
+
+/* A pool of connections that move blobs in the background.
+ * put copies the data and may block while too many uploads are waiting;
+ * flush waits for every upload and returns the first failure.
+ * prefetch starts fetching a blob (a hint: ignored when enough are held);
+ * take hands over a prefetched blob, waiting for it if needed, or returns
+ * CS_ENOTFOUND when it was never prefetched; drop_gets discards the rest. */
+int cs__transfers_new(cs__transfers **out, cs_agent *ag, const struct cs_httpc_config *cfg);
+void cs__transfers_free(cs__transfers *t);
+int cs__transfers_put(cs__transfers *t, uint64_t job, const char *name, const uint8_t *data, size_t len);
+int cs__transfers_flush(cs__transfers *t);
+void cs__transfers_prefetch(cs__transfers *t, uint64_t job, const char *name);
+int cs__transfers_take(cs__transfers *t, uint64_t job, const char *name, uint8_t **data, size_t *len);
+void cs__transfers_drop_gets(cs__transfers *t);
 
 /* A cs_relay_io that stores and fetches blobs at the hub. */
 void cs__agent_relay_io(cs_relay_io *io, cs_agent *ag);

@@ -8,7 +8,7 @@
 #include <certsync/log.h>
 #include "agent_internal.h"
 
-static int status_error(long status, const cs_http_resp *resp, const char *what)
+int cs__agent_status_error(long status, const cs_http_resp *resp, const char *what)
 {
 	char msg[512];
 	cs_http_resp_error(msg, sizeof(msg), resp);
@@ -41,7 +41,7 @@ int cs__agent_call(json_t **out, long *status, cs_agent *ag, const char *method,
 	if (resp.status < 200 || resp.status > 299) {
 		char what[256];
 		snprintf(what, sizeof(what), "%s %s", method, path);
-		r = status_error(resp.status, &resp, what);
+		r = cs__agent_status_error(resp.status, &resp, what);
 		goto done;
 	}
 	if (out && resp.len > 0) {
@@ -55,34 +55,34 @@ done:
 	return r;
 }
 
-/* Blob transfers are retried: a hub restart must not fail a job. */
 static int blob_put(void *ud, uint64_t job, const char *name, const uint8_t *data, size_t len)
 {
 	cs_agent *ag = ud;
-	char path[128];
-	int r = CS_ENET;
-	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/blobs/%s", (unsigned long long)job, name);
-	for (int attempt = 0; attempt < 8 && !ag->stop; attempt++) {
-		cs_http_resp resp = {0};
-		if (attempt)
-			sleep(attempt < 4 ? 1u << (attempt - 1) : 8);
-		r = cs_httpc_request(&resp, ag->http, "PUT", path, "application/octet-stream", data, len,
-			CS_AGENT_JSON_MAX, 120000);
-		if (r == 0 && (resp.status < 200 || resp.status > 299))
-			r = status_error(resp.status, &resp, path);
-		cs_http_resp_clear(&resp);
-		if (r != CS_ENET)
-			break;
-	}
-	return r;
+	return cs__transfers_put(ag->transfers, job, name, data, len);
 }
 
+static int blob_flush(void *ud)
+{
+	cs_agent *ag = ud;
+	return cs__transfers_flush(ag->transfers);
+}
+
+static void blob_prefetch(void *ud, uint64_t job, const char *name)
+{
+	cs_agent *ag = ud;
+	cs__transfers_prefetch(ag->transfers, job, name);
+}
+
+/* Blob transfers are retried: a hub restart must not fail a job. */
 static int blob_get(void *ud, uint64_t job, const char *name, uint8_t **data, size_t *len)
 {
 	cs_agent *ag = ud;
 	char path[128];
-	int r = CS_ENET;
+	int r = cs__transfers_take(ag->transfers, job, name, data, len);
+	if (r != CS_ENOTFOUND)
+		return r;
 	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/blobs/%s", (unsigned long long)job, name);
+	r = CS_ENET;
 	for (int attempt = 0; attempt < 8 && !ag->stop; attempt++) {
 		cs_http_resp resp = {0};
 		if (attempt)
@@ -94,7 +94,7 @@ static int blob_get(void *ud, uint64_t job, const char *name, uint8_t **data, si
 			return CS_OK;
 		}
 		if (r == 0)
-			r = status_error(resp.status, &resp, path);
+			r = cs__agent_status_error(resp.status, &resp, path);
 		cs_http_resp_clear(&resp);
 		if (r != CS_ENET)
 			break;
@@ -122,6 +122,8 @@ void cs__agent_relay_io(cs_relay_io *io, cs_agent *ag)
 {
 	io->ud = ag;
 	io->put_blob = blob_put;
+	io->flush = blob_flush;
+	io->prefetch = blob_prefetch;
 	io->get_blob = blob_get;
 	io->progress = report_progress;
 }

@@ -61,6 +61,7 @@ static int apply(cs_agent *ag, const struct cs__agent_task *t)
 	cs__agent_relay_io(&io, ag);
 	cs_relay_clean_tmp(ag->index, t->folder);
 	int r = cs_relay_apply(&res, ag->index, &req, &self, &io);
+	cs__transfers_drop_gets(ag->transfers);
 	if (r == 0) {
 		char path[96];
 		json_t *body = json_pack("{sssIsIsIsI}", "status", "applied", "to_seq",

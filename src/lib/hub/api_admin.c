@@ -1,7 +1,8 @@
 /*
  * Administrator endpoints, /v1/admin/... (PROTOCOL.md §5). The caller
  * presents a client certificate that chains to the hub CA and is listed in
- * the admins table (see cs__hub_admin_check).
+ * the admins table (see cs__hub_admin_check), or the web console's session
+ * cookie (PROTOCOL.md §10, console.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,28 +29,18 @@ static void not_allowed(cs_hub *hub, cs_http_req *req, const char *allowed)
 /* POST /v1/admin/devices: registration way 2. */
 static void device_add(cs_hub *hub, cs_http_req *req)
 {
-	const char *name = NULL, *address = NULL, *pem = NULL, *csr = NULL;
+	struct cs__device_add_body b;
 	char id[CS_DEVICE_ID_SIZE], san[CS_DEVICE_ID_SIZE];
 	char *cert_pem = NULL;
 	cs_cert *cert = NULL;
+	size_t len;
 	int r;
 
-	json_t *body = cs__hub_body_json(hub, req, CS__HUB_JSON_MAX);
-	if (body == NULL)
-		return;
-	if ((r = cs__json_str(&name, body, "name", 1, CS__HUB_NAME_MAX)) < 0 ||
-	    (r = cs__json_str(&address, body, "address", 0, CS__HUB_TEXT_MAX)) < 0 ||
-	    (r = cs__json_str(&pem, body, "certificate", 0, CS__HUB_PEM_MAX)) < 0 ||
-	    (r = cs__json_str(&csr, body, "csr", 0, CS__HUB_PEM_MAX)) < 0 ||
-	    (r = cs__hub_check_name(name)) < 0 ||
-	    (address && address[0] && (r = cs__hub_check_address(address)) < 0))
+	const char *text = cs__hub_body(req, &len);
+	if ((r = cs__parse_device_add(&b, text, len)) < 0)
 		goto fail;
-	if ((pem == NULL) == (csr == NULL)) {
-		r = cs_error_set(CS_EINVAL, "give exactly one of \"certificate\" and \"csr\"");
-		goto fail;
-	}
-	if (pem) {
-		if ((r = cs_cert_from_pem(&cert, pem, strlen(pem))) < 0) {
+	if (b.certificate) {
+		if ((r = cs_cert_from_pem(&cert, b.certificate, strlen(b.certificate))) < 0) {
 			r = cs_error_set(CS_EMALFORMED, "\"certificate\" is not a PEM certificate");
 			goto fail;
 		}
@@ -67,22 +58,23 @@ static void device_add(cs_hub *hub, cs_http_req *req)
 		}
 		if ((r = cs_store_begin(hub->db)) < 0)
 			goto fail;
-		if ((r = cs__hub_device_insert_tx(hub, cert, name, address, id)) < 0 ||
+		if ((r = cs__hub_device_insert_tx(hub, cert, b.name, b.address, id)) < 0 ||
 		    (r = cs_store_commit(hub->db)) < 0) {
 			cs_store_rollback(hub->db);
 			goto fail;
 		}
-		cert_pem = strdup(pem);
+		cert_pem = strdup(b.certificate);
 	} else {
 		if ((r = cs_store_begin(hub->db)) < 0)
 			goto fail;
-		if ((r = cs__hub_issue_and_register_tx(hub, csr, name, address, id, &cert_pem)) < 0 ||
+		if ((r = cs__hub_issue_and_register_tx(hub, b.csr, b.name, b.address, id,
+			     &cert_pem)) < 0 ||
 		    (r = cs_store_commit(hub->db)) < 0) {
 			cs_store_rollback(hub->db);
 			goto fail;
 		}
 	}
-	cs_log(CS_LOG_INFO, "admin.device_added", "device=%s name=\"%s\"", id, name);
+	cs_log(CS_LOG_INFO, "admin.device_added", "device=%s name=\"%s\"", id, b.name);
 	cs__hub_reply_json(hub, req, 201, json_pack("{s:s, s:s?}", "device_id", id,
 		"certificate", cert_pem));
 	goto done;
@@ -91,7 +83,7 @@ fail:
 done:
 	free(cert_pem);
 	cs_cert_free(cert);
-	json_decref(body);
+	cs__device_add_body_clear(&b);
 }
 
 static void devices(cs_hub *hub, cs_http_req *req, const char **seg, int n)
@@ -118,14 +110,24 @@ static void devices(cs_hub *hub, cs_http_req *req, const char **seg, int n)
 			not_allowed(hub, req, "POST");
 			return;
 		}
-		json_t *body = cs__hub_body_json(hub, req, CS__HUB_JSON_MAX);
-		if (body == NULL)
-			return;
-		if (n == 2)
-			cs__hub_discover_start(hub, req, body);
-		else
-			cs__hub_discover_confirm(hub, req, seg[2], body);
-		json_decref(body);
+		size_t len;
+		const char *text = cs__hub_body(req, &len);
+		if (n == 2) {
+			struct cs__discover_body b;
+			if ((r = cs__parse_discover(&b, text, len)) < 0) {
+				cs__hub_reply_cs_error(hub, req, r);
+				return;
+			}
+			cs__hub_discover_start(hub, req, b.address);
+			cs__discover_body_clear(&b);
+		} else {
+			struct cs__confirm_body b;
+			if ((r = cs__parse_confirm(&b, text, len)) < 0) {
+				cs__hub_reply_cs_error(hub, req, r);
+				return;
+			}
+			cs__hub_discover_confirm(hub, req, seg[2], b.fingerprint);
+		}
 		return;
 	}
 	if (n == 2) {
@@ -158,86 +160,41 @@ static void devices(cs_hub *hub, cs_http_req *req, const char **seg, int n)
 
 static void tokens(cs_hub *hub, cs_http_req *req)
 {
-	int64_t uses = 1, ttl = 86400, expires = 0;
+	struct cs__token_body b;
+	int64_t expires = 0;
 	char *text = NULL;
+	size_t len;
 	int r;
 	if (!method_is(req, "POST")) {
 		not_allowed(hub, req, "POST");
 		return;
 	}
-	json_t *body = cs__hub_body_json(hub, req, CS__HUB_JSON_MAX);
-	if (body == NULL)
-		return;
-	if ((r = cs__json_int(&uses, body, "uses", 0, 1, 100000)) < 0 ||
-	    (r = cs__json_int(&ttl, body, "ttl", 0, 1, 366ll * 86400)) < 0 ||
-	    (r = cs__hub_token_create(hub, &text, &expires, uses, ttl)) < 0) {
+	const char *body = cs__hub_body(req, &len);
+	if ((r = cs__parse_token(&b, body, len)) < 0 ||
+	    (r = cs__hub_token_create(hub, &text, &expires, b.uses, b.ttl)) < 0) {
 		cs__hub_reply_cs_error(hub, req, r);
 	} else {
 		json_t *out = json_pack("{s:s, s:I, s:I}", "token", text, "expires",
-			(json_int_t)expires, "uses", (json_int_t)uses);
+			(json_int_t)expires, "uses", (json_int_t)b.uses);
 		cs__hub_reply_json(hub, req, 201, out);
 	}
 	cs_free_secret_str(text);
-	json_decref(body);
 }
 
 static void job_create(cs_hub *hub, cs_http_req *req)
 {
-	const char *folder = NULL, *source = NULL;
-	const char **dests = NULL;
-	size_t n = 0;
-	int all = 0;
+	struct cs__job_body b;
 	int64_t job = 0;
+	size_t len;
 	int r;
 
-	json_t *body = cs__hub_body_json(hub, req, CS__HUB_JSON_MAX);
-	if (body == NULL)
-		return;
-	if ((r = cs__json_str(&folder, body, "folder", 1, CS__HUB_FOLDER_MAX)) < 0 ||
-	    (r = cs__json_str(&source, body, "source", 1, 128)) < 0 ||
-	    (r = cs__json_bool(&all, body, "all", 0)) < 0)
-		goto fail;
-	json_t *arr = json_object_get(body, "destinations");
-	if (arr && !json_is_null(arr)) {
-		if (!json_is_array(arr)) {
-			r = cs_error_set(CS_EMALFORMED, "member \"destinations\" must be an array");
-			goto fail;
-		}
-		n = json_array_size(arr);
-		if (n > CS__HUB_DESTS_MAX) {
-			r = cs_error_set(CS_EINVAL, "at most %d destinations", CS__HUB_DESTS_MAX);
-			goto fail;
-		}
-		if (n && (dests = calloc(n, sizeof(*dests))) == NULL) {
-			r = cs_error_set(CS_ENOMEM, "out of memory");
-			goto fail;
-		}
-		for (size_t i = 0; i < n; i++) {
-			json_t *v = json_array_get(arr, i);
-			if (!json_is_string(v) || json_string_length(v) > 128) {
-				r = cs_error_set(CS_EMALFORMED, "destinations[%zu] must be a device ID", i);
-				goto fail;
-			}
-			dests[i] = json_string_value(v);
-		}
-		if (all && n) {
-			r = cs_error_set(CS_EINVAL, "give \"destinations\" or \"all\", not both");
-			goto fail;
-		}
-	}
-	if (!all && n == 0) {
-		r = cs_error_set(CS_EINVAL, "no destinations (give \"destinations\" or \"all\": true)");
-		goto fail;
-	}
-	if ((r = cs__hub_job_create(hub, &job, folder, source, dests, n, all)) < 0)
-		goto fail;
-	cs__hub_reply_json(hub, req, 201, json_pack("{s:I}", "job", (json_int_t)job));
-	goto done;
-fail:
-	cs__hub_reply_cs_error(hub, req, r);
-done:
-	free(dests);
-	json_decref(body);
+	const char *text = cs__hub_body(req, &len);
+	if ((r = cs__parse_job(&b, text, len)) < 0 ||
+	    (r = cs__hub_job_create(hub, &job, b.folder, b.source, b.dests, b.n, b.all)) < 0)
+		cs__hub_reply_cs_error(hub, req, r);
+	else
+		cs__hub_reply_json(hub, req, 201, json_pack("{s:I}", "job", (json_int_t)job));
+	cs__job_body_clear(&b);
 }
 
 static void jobs(cs_hub *hub, cs_http_req *req, const char **seg, int n)
@@ -284,6 +241,28 @@ static void jobs(cs_hub *hub, cs_http_req *req, const char **seg, int n)
 		cs__hub_reply_json(hub, req, 200, out);
 }
 
+/*
+ * An administrator's certificate, or else a console session cookie (which
+ * then needs the CSRF header for anything but GET). The certificate is
+ * tried first so that the CLI is never affected by a stray cookie; a
+ * request with neither gets the certificate's refusal, as before the
+ * console existed. On failure req has been answered.
+ */
+static int admin_auth(cs_hub *hub, cs_http_req *req)
+{
+	const cs_cert *peer = cs_http_req_peer_cert(req);
+	char why[256];
+	int r = cs__hub_admin_check(hub, peer);
+	if (r == 0)
+		return CS_OK;
+	snprintf(why, sizeof(why), "%s", cs_error_last());
+	if (cs__console_has_cookie(req))
+		return cs__console_authorize(hub, req);
+	cs_log(CS_LOG_WARN, "admin.denied", "remote=%s", cs_http_req_remote(req));
+	cs__hub_reply_error(hub, req, 403, r == CS_EREVOKED ? "revoked" : "denied", "%s", why);
+	return r;
+}
+
 static void admin(cs_http_req *req, void *ud)
 {
 	cs_hub *hub = ud;
@@ -292,12 +271,8 @@ static void admin(cs_http_req *req, void *ud)
 	json_t *out = NULL;
 	int r;
 
-	if ((r = cs__hub_admin_check(hub, cs_http_req_peer_cert(req))) < 0) {
-		cs_log(CS_LOG_WARN, "admin.denied", "remote=%s", cs_http_req_remote(req));
-		cs__hub_reply_error(hub, req, 403, r == CS_EREVOKED ? "revoked" : "denied", "%s",
-			cs_error_last());
+	if (admin_auth(hub, req) < 0)
 		return;
-	}
 	int n = cs__path_split(storage, sizeof(storage), seg, 4, cs_http_req_path(req), PREFIX);
 	if (n >= 1 && strcmp(seg[0], "devices") == 0) {
 		devices(hub, req, seg, n);

@@ -11,8 +11,6 @@
 #include "hub/hub_internal.h"
 
 #define PREFIX "/v1/agent/"
-#define REASON_MAX 1024
-#define COUNT_MAX (INT64_C(1) << 62)
 
 /* Authenticate the caller into *d; on failure the request is answered. */
 static int agent_auth(cs_hub *hub, cs_http_req *req, struct cs__device *d)
@@ -188,7 +186,6 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 static void job_post(cs_hub *hub, cs_http_req *req, const struct cs__device *d, int64_t job,
 	const char *verb)
 {
-	json_t *body = NULL;
 	int r;
 	int is_produced = strcmp(verb, "produced") == 0, is_failed = strcmp(verb, "failed") == 0;
 	int is_progress = strcmp(verb, "progress") == 0, is_ack = strcmp(verb, "ack") == 0;
@@ -212,60 +209,43 @@ static void job_post(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 		free(state);
 		free(fold);
 	}
-	if ((body = cs__hub_body_json(hub, req, CS__HUB_JSON_MAX)) == NULL)
-		return;
+	size_t len;
+	const char *text = cs__hub_body(req, &len);
 	if (is_produced) {
-		struct cs__produced p = {0};
-		if ((r = cs__json_int(&p.to_seq, body, "to_seq", 1, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&p.records, body, "records", 0, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&p.packs, body, "packs", 0, 0, CS__HUB_PACKS_MAX)) < 0 ||
-		    (r = cs__json_int(&p.bytes, body, "bytes", 0, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&p.files, body, "files", 0, 0, COUNT_MAX)) < 0 ||
+		struct cs__produced p;
+		if ((r = cs__parse_produced(&p, text, len)) < 0 ||
 		    (r = cs__hub_job_produced(hub, job, d->id, &p)) < 0)
 			goto fail;
 	} else if (is_failed) {
-		const char *reason = "";
-		if ((r = cs__json_str(&reason, body, "reason", 0, REASON_MAX)) < 0 ||
-		    (r = cs__hub_job_source_failed(hub, job, d->id, reason)) < 0)
+		struct cs__failed_body f;
+		if ((r = cs__parse_failed(&f, text, len)) == 0)
+			r = cs__hub_job_source_failed(hub, job, d->id, f.reason);
+		cs__failed_body_clear(&f);
+		if (r < 0)
 			goto fail;
 	} else if (is_progress) {
-		struct cs__progress p = {0};
-		if ((r = cs__json_int(&p.files_done, body, "files_done", 0, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&p.files_total, body, "files_total", 0, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&p.bytes_done, body, "bytes_done", 0, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&p.bytes_total, body, "bytes_total", 0, 0, COUNT_MAX)) < 0 ||
+		struct cs__progress p;
+		if ((r = cs__parse_progress(&p, text, len)) < 0 ||
 		    (r = cs__hub_job_progress(hub, job, d->id, &p)) < 0)
 			goto fail;
 	} else {
-		const char *status = NULL, *reason = "";
-		int64_t to_seq = 0, files = 0, bytes = 0, conflicts = 0;
-		if ((r = cs__json_str(&status, body, "status", 1, 16)) < 0)
-			goto fail;
-		int applied = strcmp(status, "applied") == 0;
-		if (!applied && strcmp(status, "failed") != 0) {
-			r = cs_error_set(CS_EMALFORMED, "status must be \"applied\" or \"failed\"");
-			goto fail;
+		struct cs__ack_body k;
+		if ((r = cs__parse_ack(&k, text, len)) == 0) {
+			struct cs__progress p = {k.files, k.files, k.bytes, k.bytes};
+			r = cs__hub_job_ack(hub, job, d->id, k.applied, k.to_seq, k.applied ? &p : NULL,
+				k.reason);
+			if (r == 0 && k.conflicts)
+				cs_log(CS_LOG_INFO, "job.conflicts", "job=%lld device=%s conflicts=%lld",
+					(long long)job, d->id, (long long)k.conflicts);
 		}
-		if ((r = cs__json_int(&to_seq, body, "to_seq", applied, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&files, body, "files", 0, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&bytes, body, "bytes", 0, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_int(&conflicts, body, "conflicts", 0, 0, COUNT_MAX)) < 0 ||
-		    (r = cs__json_str(&reason, body, "reason", 0, REASON_MAX)) < 0)
+		cs__ack_body_clear(&k);
+		if (r < 0)
 			goto fail;
-		struct cs__progress p = {files, files, bytes, bytes};
-		if ((r = cs__hub_job_ack(hub, job, d->id, applied, to_seq, applied ? &p : NULL,
-			     reason)) < 0)
-			goto fail;
-		if (conflicts)
-			cs_log(CS_LOG_INFO, "job.conflicts", "job=%lld device=%s conflicts=%lld",
-				(long long)job, d->id, (long long)conflicts);
 	}
 	cs__hub_reply_json(hub, req, 200, json_object());
-	json_decref(body);
 	return;
 fail:
 	cs__hub_reply_cs_error(hub, req, r);
-	json_decref(body);
 }
 
 static void agent(cs_http_req *req, void *ud)

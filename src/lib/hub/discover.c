@@ -29,7 +29,6 @@
 #define INFO_RESP_MAX (256u << 10)
 #define CONNECT_TIMEOUT_MS 5000
 #define CALL_TIMEOUT_MS 15000
-#define SIG_B64_MAX 2048
 #define INFO_CONTEXT "certsync-device-info-v1"
 
 struct cs__async {
@@ -155,13 +154,9 @@ static void fail(cs_hub *hub, struct cs__async *a, int status, const char *code,
 static void info_done(cs_hub *hub, struct cs__async *a)
 {
 	char msg[1024];
-	json_t *j = NULL;
-	json_error_t jerr;
-	const char *name = NULL, *id_text = NULL, *csr = NULL, *sig_b64 = NULL;
-	uint8_t *sig = NULL;
-	size_t siglen = 0;
+	struct cs__device_info_body info = {0};
 	cs_cert *tmp = NULL;
-	char id[CS_DEVICE_ID_SIZE], claimed[CS_DEVICE_ID_SIZE], spki[65];
+	char id[CS_DEVICE_ID_SIZE], spki[65];
 	uint8_t pend[16];
 	cs_stmt *q = NULL;
 	int r;
@@ -178,19 +173,13 @@ static void info_done(cs_hub *hub, struct cs__async *a)
 		fail(hub, a, 502, "network", msg);
 		goto done;
 	}
-	j = json_loadb((const char *)a->resp.body, a->resp.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (j == NULL || !json_is_object(j) ||
-	    cs__json_str(&name, j, "name", 1, CS__HUB_NAME_MAX) < 0 ||
-	    cs__json_str(&id_text, j, "device_id", 1, 128) < 0 ||
-	    cs__json_str(&csr, j, "csr", 1, CS__HUB_PEM_MAX) < 0 ||
-	    cs__json_str(&sig_b64, j, "signature", 1, SIG_B64_MAX) < 0 ||
-	    cs__hub_check_name(name) < 0 || cs_device_id_parse(claimed, id_text) < 0 ||
-	    cs_base64_decode(&sig, &siglen, sig_b64, SIG_B64_MAX) < 0) {
+	if (cs__parse_device_info(&info, (const char *)a->resp.body, a->resp.len) < 0) {
 		snprintf(msg, sizeof(msg), "the device's information is malformed: %s",
-			j ? cs_error_last() : "not JSON");
+			cs_error_last());
 		fail(hub, a, 502, "malformed", msg);
 		goto done;
 	}
+	const char *name = info.name, *csr = info.csr;
 	/* Issuing a throw-away certificate checks the CSR's own signature and
 	 * gives us its public key in a form that can verify signatures, without
 	 * OpenSSL in this module. */
@@ -204,12 +193,12 @@ static void info_done(cs_hub *hub, struct cs__async *a)
 		memcpy(m, INFO_CONTEXT, sizeof(INFO_CONTEXT) - 1);
 		memcpy(m + sizeof(INFO_CONTEXT) - 1, a->nonce, 32);
 		cs_sha256(m + sizeof(INFO_CONTEXT) - 1 + 32, csr, strlen(csr));
-		if (cs_cert_verify_signature(tmp, m, sizeof(m), sig, siglen) < 0) {
+		if (cs_cert_verify_signature(tmp, m, sizeof(m), info.sig, info.siglen) < 0) {
 			fail(hub, a, 502, "auth", "the device's signature does not verify");
 			goto done;
 		}
 	}
-	if (strcmp(id, claimed) != 0) {
+	if (strcmp(id, info.device_id) != 0) {
 		fail(hub, a, 502, "auth", "the device ID does not belong to the device's key");
 		goto done;
 	}
@@ -254,13 +243,11 @@ static void info_done(cs_hub *hub, struct cs__async *a)
 done:
 	cs_stmt_free(q);
 	cs_cert_free(tmp);
-	free(sig);
-	json_decref(j);
+	cs__device_info_body_clear(&info);
 }
 
-void cs__hub_discover_start(cs_hub *hub, cs_http_req *req, json_t *body)
+void cs__hub_discover_start(cs_hub *hub, cs_http_req *req, const char *address)
 {
-	const char *address = NULL;
 	char hex[65], path[128];
 	int r;
 	struct cs__async *a = calloc(1, sizeof(*a));
@@ -268,8 +255,7 @@ void cs__hub_discover_start(cs_hub *hub, cs_http_req *req, json_t *body)
 		cs__hub_reply_error(hub, req, 500, "error", "out of memory");
 		return;
 	}
-	if ((r = cs__json_str(&address, body, "address", 1, CS__HUB_TEXT_MAX)) < 0 ||
-	    (r = cs__hub_check_address(address)) < 0 || (r = cs_random(a->nonce, 32)) < 0) {
+	if ((r = cs__hub_check_address(address)) < 0 || (r = cs_random(a->nonce, 32)) < 0) {
 		cs__hub_reply_cs_error(hub, req, r);
 		async_free(a);
 		return;
@@ -312,38 +298,15 @@ static void deliver_done(cs_hub *hub, struct cs__async *a)
 			"certificate", a->cert_pem));
 }
 
-/* Lower-case hex without ':' or spaces, into out (size 65). */
-static int norm_fingerprint(char out[65], const char *in)
+void cs__hub_discover_confirm(cs_hub *hub, cs_http_req *req, const char *pending,
+	const char fp[65])
 {
-	size_t n = 0;
-	for (const char *p = in; *p; p++) {
-		char c = *p;
-		if (c == ':' || c == ' ')
-			continue;
-		if (c >= 'A' && c <= 'F')
-			c = (char)(c - 'A' + 'a');
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) || n == 64)
-			return cs_error_set(CS_EINVAL, "fingerprint must be 64 hex digits");
-		out[n++] = c;
-	}
-	out[n] = '\0';
-	if (n != 64)
-		return cs_error_set(CS_EINVAL, "fingerprint must be 64 hex digits");
-	return CS_OK;
-}
-
-void cs__hub_discover_confirm(cs_hub *hub, cs_http_req *req, const char *pending, json_t *body)
-{
-	const char *given = NULL;
-	char fp[65], id[CS_DEVICE_ID_SIZE];
+	char id[CS_DEVICE_ID_SIZE];
 	char *address = NULL, *name = NULL, *csr = NULL, *want = NULL, *cert = NULL, *json = NULL;
 	cs_stmt *q = NULL;
 	struct cs__async *a = NULL;
 	int r;
 
-	if ((r = cs__json_str(&given, body, "fingerprint", 1, 200)) < 0 ||
-	    (r = norm_fingerprint(fp, given)) < 0)
-		goto fail;
 	if (strlen(pending) != 32) {
 		r = cs_error_set(CS_ENOTFOUND, "no such pending device");
 		goto fail;

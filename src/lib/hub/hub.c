@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <certsync/clock.h>
+#include <certsync/encoding.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
+#include <certsync/hash.h>
 #include <certsync/log.h>
+#include <certsync/secure.h>
 #include "hub/hub_internal.h"
 
 #define CONFIG_MAX (64u << 10)
@@ -18,6 +21,9 @@
 #define MAINTAIN_MS 60000
 #define SERVER_DAYS 825
 #define ADMIN_DAYS 3650
+#define CONSOLE_USER "admin"
+#define CONSOLE_PASSWORD_FILE "admin/console-password"
+#define CONSOLE_PASSWORD_CHARS 20 /* base32: 100 bits */
 
 static char *dpath(const char *dir, const char *rel)
 {
@@ -69,9 +75,10 @@ static void config_clear(struct cs_hub_config *c)
 
 static int config_save(const char *path, const struct cs_hub_config *c)
 {
-	json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "listen", c->listen,
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "listen", c->listen,
 		"public_address", c->public_address, "relay_quota_bytes", (json_int_t)c->relay_quota_bytes,
-		"blob_ttl_s", (json_int_t)c->blob_ttl_s);
+		"blob_ttl_s", (json_int_t)c->blob_ttl_s, "console_idle_s", (json_int_t)c->console_idle_s,
+		"console_max_s", (json_int_t)c->console_max_s);
 	if (j == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	char *text = json_dumps(j, JSON_INDENT(2));
@@ -104,10 +111,16 @@ static int config_load(struct cs_hub_config *out, const char *path)
 	}
 	c.relay_quota_bytes = CS__HUB_DEFAULT_QUOTA;
 	c.blob_ttl_s = CS__HUB_DEFAULT_TTL;
+	c.console_idle_s = CS__CONSOLE_IDLE_DEFAULT_S;
+	c.console_max_s = CS__CONSOLE_MAX_DEFAULT_S;
 	if ((r = cs__json_str(&listen, j, "listen", 1, CS__HUB_TEXT_MAX)) < 0 ||
 	    (r = cs__json_str(&pub, j, "public_address", 0, CS__HUB_TEXT_MAX)) < 0 ||
 	    (r = cs__json_int(&c.relay_quota_bytes, j, "relay_quota_bytes", 0, 0, INT64_MAX)) < 0 ||
-	    (r = cs__json_int(&c.blob_ttl_s, j, "blob_ttl_s", 0, 1, INT64_MAX / 1000)) < 0) {
+	    (r = cs__json_int(&c.blob_ttl_s, j, "blob_ttl_s", 0, 1, INT64_MAX / 1000)) < 0 ||
+	    (r = cs__json_int(&c.console_idle_s, j, "console_idle_s", 0, 1,
+		     CS__CONSOLE_TIME_MAX_S)) < 0 ||
+	    (r = cs__json_int(&c.console_max_s, j, "console_max_s", 0, 1,
+		     CS__CONSOLE_TIME_MAX_S)) < 0) {
 		cs_error_wrap("%s", path);
 		goto done;
 	}
@@ -179,6 +192,36 @@ done:
 	free(path);
 	cs_cert_free(cert);
 	cs_key_free(key);
+	return r;
+}
+
+/* The console user "admin" with a random password, kept as an argon2id
+ * hash in the database and written once in the clear to
+ * DATA/admin/console-password (0600, in the 0700 admin directory) for the
+ * operator to read: the library prints nothing, and `make run` shows it. */
+static int make_console_user(cs_hub *hub, const char *data_dir)
+{
+	uint8_t raw[13];
+	char pw[32];
+	char *path = NULL;
+	int r;
+
+	if ((r = cs_random(raw, sizeof(raw))) < 0)
+		return r;
+	cs_base32_encode(pw, raw, sizeof(raw));
+	cs_wipe(raw, sizeof(raw));
+	pw[CONSOLE_PASSWORD_CHARS] = '\0';
+	if ((r = cs__console_user_set(hub->db, CONSOLE_USER, pw)) < 0)
+		goto done;
+	if ((path = dpath(data_dir, CONSOLE_PASSWORD_FILE)) == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	pw[CONSOLE_PASSWORD_CHARS] = '\n';
+	r = cs_fs_write_atomic(path, pw, CONSOLE_PASSWORD_CHARS + 1, 0600);
+done:
+	cs_wipe(pw, sizeof(pw));
+	free(path);
 	return r;
 }
 
@@ -264,6 +307,8 @@ int cs_hub_init(const char *data_dir, const struct cs_hub_init_options *o)
 	}
 	c.relay_quota_bytes = o->relay_quota_bytes > 0 ? o->relay_quota_bytes : CS__HUB_DEFAULT_QUOTA;
 	c.blob_ttl_s = o->blob_ttl_s > 0 ? o->blob_ttl_s : CS__HUB_DEFAULT_TTL;
+	c.console_idle_s = CS__CONSOLE_IDLE_DEFAULT_S;
+	c.console_max_s = CS__CONSOLE_MAX_DEFAULT_S;
 	if (c.listen == NULL || c.public_address == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
@@ -292,7 +337,8 @@ int cs_hub_init(const char *data_dir, const struct cs_hub_init_options *o)
 	if ((r = config_save(p_conf, &c)) < 0)
 		goto done;
 	if ((r = cs__hub_open_core(&hub, data_dir)) < 0 ||
-	    (r = cs__hub_admin_add(hub, fp, "admin")) < 0)
+	    (r = cs__hub_admin_add(hub, fp, "admin")) < 0 ||
+	    (r = make_console_user(hub, data_dir)) < 0)
 		goto done;
 	cs_log(CS_LOG_INFO, "hub.init", "dir=\"%s\" listen=%s", data_dir, c.listen);
 	r = CS_OK;
@@ -375,6 +421,7 @@ static void tick(void *ud)
 	cs_hub *hub = ud;
 	cs__hub_waiters_tick(hub);
 	cs__hub_async_tick(hub);
+	cs__console_tick(hub);
 }
 
 static void maintain(void *ud)
@@ -390,6 +437,8 @@ void cs__hub_maintain(cs_hub *hub)
 	/* CRLs are valid for 30 days; renew well before */
 	if (now - hub->crl_made > 86400 && cs__hub_make_crl(hub) < 0)
 		cs_log(CS_LOG_ERROR, "hub.crl_failed", "error=\"%s\"", cs_error_last());
+	if (cs__console_sessions_expire(hub, cs_clock_now_ms()) < 0)
+		cs_log(CS_LOG_ERROR, "hub.sessions_expire_failed", "error=\"%s\"", cs_error_last());
 	/* forget discovered devices nobody confirmed */
 	cs_stmt *q = NULL;
 	if (cs_store_prepare(&q, hub->db, "DELETE FROM pending WHERE created < ?") == 0) {
@@ -472,6 +521,7 @@ int cs_hub_open(cs_hub **out, const char *data_dir, const char *listen_override)
 	cs__hub_api_public_routes(hub);
 	cs__hub_api_agent_routes(hub);
 	cs__hub_api_admin_routes(hub);
+	cs__hub_console_routes(hub);
 	if ((r = cs_httpd_every(hub->httpd, TICK_MS, tick, hub)) < 0 ||
 	    (r = cs_httpd_every(hub->httpd, MAINTAIN_MS, maintain, hub)) < 0)
 		goto done;
@@ -522,6 +572,7 @@ void cs_hub_free(cs_hub *hub)
 		return;
 	cs__hub_async_free(hub);
 	cs__hub_waiters_free(hub);
+	cs__console_free(hub);
 	cs_httpd_free(hub->httpd);
 	cs_store_close(hub->db);
 	cs_ca_free(hub->ca);

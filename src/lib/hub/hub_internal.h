@@ -14,17 +14,10 @@
 #include <certsync/hub.h>
 #include <certsync/identity.h>
 #include <certsync/store.h>
+#include "hub/hub_parse.h"
 
-/* ---- limits (PROTOCOL.md §1) ---- */
-#define CS__HUB_JSON_MAX (1u << 20)        /* JSON request bodies */
-#define CS__HUB_ENROLL_MAX (64u << 10)     /* /v1/enroll bodies */
+/* ---- limits (PROTOCOL.md §1; those of request bodies are in hub_parse.h) ---- */
 #define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob */
-#define CS__HUB_NAME_MAX 64                /* device names (enroll) */
-#define CS__HUB_TEXT_MAX 255               /* other names, addresses, reasons */
-#define CS__HUB_DESTS_MAX 10000            /* destinations of one job */
-#define CS__HUB_PEM_MAX (64u << 10)        /* a certificate or CSR */
-#define CS__HUB_FOLDER_MAX 64
-#define CS__HUB_PACKS_MAX (1u << 20)
 #define CS__HUB_RECORD_MIN 17              /* 1 byte + 16-byte tag */
 #define CS__HUB_RECORD_MAX ((4u << 20) + 16)
 #define CS__HUB_LEASE_S 600                /* a delivered task is handed out again after */
@@ -36,12 +29,17 @@
 #define CS__HUB_DEVICE_DAYS 365
 #define CS__HUB_DEFAULT_QUOTA (10ll << 30)
 #define CS__HUB_DEFAULT_TTL (7ll * 86400)
+#define CS__CONSOLE_IDLE_DEFAULT_S (30 * 60)   /* a session ends this long after its last request */
+#define CS__CONSOLE_MAX_DEFAULT_S (12 * 3600)  /* and this long after the login at most */
+#define CS__CONSOLE_TIME_MAX_S (366ll * 86400) /* largest console_idle_s / console_max_s */
 
 struct cs_hub_config {
 	char *listen;
 	char *public_address;
 	int64_t relay_quota_bytes;
 	int64_t blob_ttl_s;
+	int64_t console_idle_s;
+	int64_t console_max_s;
 };
 
 /* A long poll kept open until a task arrives or it times out. */
@@ -52,6 +50,24 @@ struct cs__waiter {
 	char device[CS_DEVICE_ID_SIZE];
 	int64_t deadline_ms; /* monotonic */
 };
+
+/* Failed console logins by remote address (console_auth.c): each failure
+ * in a row doubles the delay before the 401, from 0.25 s up to 8 s. */
+#define CS__THROTTLE_SLOTS 256
+#define CS__THROTTLE_FIRST_MS 250
+#define CS__THROTTLE_MAX_MS 8000
+#define CS__THROTTLE_FORGET_MS (15 * 60 * 1000) /* a quiet address starts afresh */
+struct cs__throttle {
+	struct cs__throttle_slot {
+		char remote[64];    /* "" = free */
+		unsigned failures;  /* in a row */
+		int64_t last_ms;    /* monotonic time of the last failure */
+		int64_t until_ms;   /* the last failure's 401 is sent at this time */
+	} slot[CS__THROTTLE_SLOTS];
+};
+
+/* A console login being checked on a worker thread (console.c). */
+struct cs__login;
 
 /* An outbound HTTPS call (registration way 3) that runs on a worker thread
  * so that a slow or unreachable device cannot stall the event loop. */
@@ -84,6 +100,11 @@ struct cs_hub {
 	char (*wake)[CS_DEVICE_ID_SIZE];
 	size_t nwake, wake_alloc;
 	unsigned ticks; /* of cs__hub_waiters_tick */
+	/* console logins: in flight, and the delays of failed ones */
+	struct cs__login *logins;
+	int verifying;   /* password checks running on worker threads */
+	int login_poll;  /* a timer collecting finished checks is armed */
+	struct cs__throttle throttle;
 };
 
 /* ---- core (hub.c) ---- */
@@ -137,10 +158,6 @@ int cs__hub_make_crl(cs_hub *hub);
  * Inside the caller's transaction. *cert_pem_out is malloc'd. */
 int cs__hub_issue_and_register_tx(cs_hub *hub, const char *csr_pem, const char *name,
 	const char *address, char id_out[CS_DEVICE_ID_SIZE], char **cert_pem_out);
-/* Check name: 1..64 bytes, printable (no control characters). */
-int cs__hub_check_name(const char *name);
-/* Check an address "host:port" (1..255 printable bytes). */
-int cs__hub_check_address(const char *addr);
 /* 32 bytes of SHA-256(SPKI) recovered from a printed device ID (the ID is
  * that hash in base32 with check characters), as 64 hex digits. */
 int cs__device_id_spki_hex(char out[65], const char *device_id);
@@ -168,8 +185,6 @@ int cs__hub_token_use_tx(cs_hub *hub, const char *text);
 
 /* ---- folders (folders.c) ---- */
 
-/* 1..64 of [A-Za-z0-9._-], not "." or "..". */
-int cs__hub_check_folder(const char *folder);
 int cs__hub_folder_set(cs_hub *hub, const char *device, const char *folder, int carries);
 /* 1 when device carries folder, 0 when not, negative on error. */
 int cs__hub_folder_carried(cs_hub *hub, const char *device, const char *folder);
@@ -177,13 +192,6 @@ int cs__hub_folder_carried(cs_hub *hub, const char *device, const char *folder);
 json_t *cs__hub_folders_json(cs_hub *hub, const char *device);
 
 /* ---- jobs (jobs.c) ---- */
-
-struct cs__produced {
-	int64_t to_seq, records, packs, bytes, files;
-};
-struct cs__progress {
-	int64_t files_done, files_total, bytes_done, bytes_total;
-};
 
 /* Create a job: destinations dests[0..n) or, with all, every other active
  * device carrying the folder. Queues the produce task. */
@@ -267,17 +275,99 @@ int64_t cs__relay_stored_bytes(cs_hub *hub);
  * between the commit and the deletion). */
 void cs__relay_sweep(cs_hub *hub);
 
+/* ---- console users and sessions (console_auth.c) ---- */
+
+/* A live console session, as stored. */
+struct cs__session {
+	char user[CS__HUB_USER_MAX + 1];
+	char csrf[65];          /* 64 hex digits */
+	int64_t created_ms, last_used_ms;
+	int64_t expires;        /* epoch seconds: the earlier of the idle and absolute ends */
+};
+
+/* argon2id parameters (OWASP's second recommendation: 19 MiB, 2 passes,
+ * 1 lane): about 80 ms per check on one core, cheap enough for tests on a
+ * small machine, costly enough for an offline guesser. */
+#define CS__ARGON2_T 2
+#define CS__ARGON2_M_KIB 19456
+#define CS__ARGON2_P 1
+#define CS__ARGON2_SALT 16
+#define CS__ARGON2_HASH 32
+
+/* 1 when user is an acceptable console user name: 1..64 of
+ * [A-Za-z0-9._@-]. */
+int cs__console_user_ok(const char *user);
+/* CS_EINVAL unless password is valid UTF-8 of 12 characters or more and
+ * at most 1024 bytes. */
+int cs__console_password_ok(const char *password);
+/* The argon2id hash of password in PHC string form (fresh salt) into *out,
+ * malloc'd. */
+int cs__console_hash_password(char **out, const char *password);
+/* CS_OK when password matches the PHC string encoded, CS_EAUTH when not.
+ * Touches nothing else, so it may run on any thread; the only way the hub
+ * compares passwords. */
+int cs__console_verify_password(const char *encoded, const char *password);
+/* Set user's password (the user is created when missing) and end every
+ * session of the user. Checks name and password first. */
+int cs__console_user_set(cs_store *db, const char *user, const char *password);
+/* The stored hash of user into *hash (malloc'd). CS_ENOTFOUND. */
+int cs__console_user_hash(cs_hub *hub, char **hash, const char *user);
+/* A hash in the stored form whose password nobody knows: checked instead of
+ * a missing user's, so that an unknown name costs the same time. */
+extern const char cs__console_dummy_hash[];
+
+/* Start a session for user: a fresh token (64 hex digits, for the cookie;
+ * only its SHA-256 is stored) into token_out and the session into *s.
+ * At most CS__CONSOLE_SESSIONS_MAX sessions per user; older ones end. */
+#define CS__CONSOLE_SESSIONS_MAX 64
+int cs__console_session_new(cs_hub *hub, char token_out[65], struct cs__session *s,
+	const char *user, const char *remote);
+/* The live session of token into *s, marking it used now (persisted when
+ * the last mark is older than 1/60 of the idle time, so the idle end is
+ * exact to within that). CS_ENOTFOUND for an unknown token, CS_EEXPIRED for
+ * an expired one (which is deleted). */
+int cs__console_session_use(cs_hub *hub, struct cs__session *s, const char *token);
+/* End the session of token (no error when there is none). */
+int cs__console_session_end(cs_hub *hub, const char *token);
+/* Delete every session that has expired by now_ms (wall clock). */
+int cs__console_sessions_expire(cs_hub *hub, int64_t now_ms);
+/* The token of the first well-formed cs_session cookie in a Cookie header
+ * into out (64 lower-case hex digits). CS_ENOTFOUND when there is none. */
+int cs__console_cookie_token(char out[65], const char *cookie_header);
+
+/* Login throttling: remote's delay for a failure that arrived at start_ms
+ * (monotonic), counting it; returns when its 401 is due (start_ms + delay). */
+int64_t cs__throttle_fail(struct cs__throttle *t, const char *remote, int64_t start_ms);
+/* A successful login from remote: forget its failures. */
+void cs__throttle_ok(struct cs__throttle *t, const char *remote);
+/* 1 when the 401 of an earlier failure from remote is still pending at
+ * now_ms: a new attempt then is refused without looking at the password. */
+int cs__throttle_busy(const struct cs__throttle *t, const char *remote, int64_t now_ms);
+
+/* ---- console HTTP (console.c) ---- */
+
+/* 1 when req carries a cs_session cookie (it then authenticates by it). */
+int cs__console_has_cookie(cs_http_req *req);
+/* Authorise req by its session cookie for /v1/admin: CS_OK, or req has
+ * been answered (401 "session" for an unknown or expired session, 403
+ * "csrf" for a method other than GET/HEAD without the session's
+ * X-CSRF-Token) and a negative code is returned. */
+int cs__console_authorize(cs_hub *hub, cs_http_req *req);
+/* Add the console's security headers (PROTOCOL.md §10) to req's reply. */
+void cs__console_headers(cs_http_req *req);
+/* Collect finished password checks if the poll timer could not be armed
+ * (from the hub's tick). */
+void cs__console_tick(cs_hub *hub);
+/* Answer logins still being checked with 503 and free them (closing). */
+void cs__console_free(cs_hub *hub);
+
 /* ---- HTTP plumbing (json.c) ---- */
 
-/* Parse req's body as a JSON object (duplicate keys rejected, at most max
- * bytes). On failure the request has been answered and NULL is returned. */
-json_t *cs__hub_body_json(cs_hub *hub, cs_http_req *req, size_t max);
-/* Member accessors: CS_EINVAL when required and missing, CS_EMALFORMED when
- * of the wrong type or out of range (message names the member). Absent
- * optional members leave *out untouched. */
-int cs__json_str(const char **out, json_t *o, const char *key, int required, size_t maxlen);
-int cs__json_int(int64_t *out, json_t *o, const char *key, int required, int64_t min, int64_t max);
-int cs__json_bool(int *out, json_t *o, const char *key, int required);
+/* req's body as text for the cs__parse_* functions (hub_parse.h). */
+static inline const char *cs__hub_body(cs_http_req *req, size_t *len)
+{
+	return (const char *)cs_http_req_body(req, len);
+}
 /* Reply with a JSON value (stolen) and count the status. */
 void cs__hub_reply_json(cs_hub *hub, cs_http_req *req, int status, json_t *body);
 /* Reply with {"error", "code"} and count the status. */
@@ -302,11 +392,14 @@ int cs__parse_id(int64_t *out, const char *s);
 void cs__hub_api_public_routes(cs_hub *hub);
 void cs__hub_api_agent_routes(cs_hub *hub);
 void cs__hub_api_admin_routes(cs_hub *hub);
+void cs__hub_console_routes(cs_hub *hub);
 /* GET /metrics (metrics.c). */
 void cs__hub_metrics(cs_http_req *req, void *ud);
 /* POST /v1/admin/devices/discover[/{pending}/confirm] (discover.c). */
-void cs__hub_discover_start(cs_hub *hub, cs_http_req *req, json_t *body);
-void cs__hub_discover_confirm(cs_hub *hub, cs_http_req *req, const char *pending, json_t *body);
+/* address is checked; fp is normalised (cs__parse_discover, cs__parse_confirm). */
+void cs__hub_discover_start(cs_hub *hub, cs_http_req *req, const char *address);
+void cs__hub_discover_confirm(cs_hub *hub, cs_http_req *req, const char *pending,
+	const char fp[65]);
 /* Finish outbound calls whose worker thread is done (on the loop). */
 void cs__hub_async_tick(cs_hub *hub);
 /* Wait for and free every outbound call (when closing). */

@@ -1,6 +1,7 @@
 /*
  * HTTP plumbing shared by the hub's handlers: strict JSON bodies, typed
- * member access, and replies that are counted for /metrics.
+ * member access, and replies that are counted for /metrics. The request
+ * bodies themselves are parsed in parse.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,34 +71,27 @@ void cs__hub_reply_cs_error(cs_hub *hub, cs_http_req *req, int rc)
 	cs__hub_reply_error(hub, req, status, code, "%s", msg[0] ? msg : cs_strerror(rc));
 }
 
-json_t *cs__hub_body_json(cs_hub *hub, cs_http_req *req, size_t max)
+int cs__parse_object(json_t **out, const char *text, size_t len, size_t max)
 {
-	size_t len;
-	const uint8_t *body = cs_http_req_body(req, &len);
 	json_error_t err;
-	if (len > max) {
-		cs__hub_reply_error(hub, req, 413, "too_large", "request body exceeds %zu bytes", max);
-		return NULL;
-	}
-	if (len == 0) {
-		cs__hub_reply_error(hub, req, 400, "malformed", "request body must be a JSON object");
-		return NULL;
-	}
+	*out = NULL;
+	if (len > max)
+		return cs_error_set(CS_ELIMIT, "request body exceeds %zu bytes", max);
+	if (len == 0)
+		return cs_error_set(CS_EMALFORMED, "request body must be a JSON object");
 	/* JSON_REJECT_DUPLICATES: {"a":1,"a":2} must not mean different things
 	 * to different readers; JSON_ALLOW_NUL is not given, so "\u0000" inside
 	 * strings is refused. */
-	json_t *j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &err);
-	if (j == NULL) {
-		cs__hub_reply_error(hub, req, 400, "malformed", "invalid JSON at line %d column %d: %s",
-			err.line, err.column, err.text);
-		return NULL;
-	}
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	if (j == NULL)
+		return cs_error_set(CS_EMALFORMED, "invalid JSON at line %d column %d: %s", err.line,
+			err.column, err.text);
 	if (!json_is_object(j)) {
 		json_decref(j);
-		cs__hub_reply_error(hub, req, 400, "malformed", "request body must be a JSON object");
-		return NULL;
+		return cs_error_set(CS_EMALFORMED, "request body must be a JSON object");
 	}
-	return j;
+	*out = j;
+	return CS_OK;
 }
 
 int cs__json_str(const char **out, json_t *o, const char *key, int required, size_t maxlen)

@@ -94,6 +94,19 @@ const char *const cs__hub_schema[] = {
 	"  fingerprint TEXT NOT NULL,"
 	"  cert_pem TEXT,"
 	"  created INTEGER NOT NULL);",
+	/* 2: the web console's users and sessions (PROTOCOL.md §10) */
+	"CREATE TABLE console_users ("
+	"  name TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL,"            /* argon2id, PHC string form */
+	"  updated INTEGER NOT NULL);"
+	"CREATE TABLE console_sessions ("
+	"  token_hash TEXT PRIMARY KEY,"   /* hex SHA-256 of the cookie's token */
+	"  csrf TEXT NOT NULL,"            /* handed to the page; not a login secret */
+	"  user_name TEXT NOT NULL REFERENCES console_users(name) ON DELETE CASCADE,"
+	"  created_ms INTEGER NOT NULL,"
+	"  last_used_ms INTEGER NOT NULL,"
+	"  remote TEXT NOT NULL);"
+	"CREATE INDEX console_sessions_user ON console_sessions(user_name);",
 };
 
 const size_t cs__hub_schema_count = sizeof(cs__hub_schema) / sizeof(cs__hub_schema[0]);

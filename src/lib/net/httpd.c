@@ -258,6 +258,12 @@ void cs_httpd_free(cs_httpd *srv)
 		free(srv->timers[i]);
 	}
 	free(srv->timers);
+	while (srv->once != NULL) {
+		struct cs_httpd_once *o = srv->once;
+		srv->once = o->next;
+		event_free(o->ev);
+		free(o);
+	}
 	if (srv->http != NULL)
 		evhttp_free(srv->http);
 	if (srv->stop_ev != NULL)
@@ -304,6 +310,54 @@ int cs_httpd_every(cs_httpd *srv, int64_t interval_ms, void (*fn)(void *ud), voi
 		return cs_error_set(CS_ENOMEM, "httpd: cannot create timer");
 	}
 	srv->timers[srv->n_timers++] = t;
+	return CS_OK;
+}
+
+static void on_once(evutil_socket_t fd, short what, void *arg)
+{
+	struct cs_httpd_once *o = arg;
+	cs_httpd *srv = o->srv;
+	(void)fd;
+	(void)what;
+	/* unlink and free before calling fn: fn may add timers of its own */
+	if (o->prev != NULL)
+		o->prev->next = o->next;
+	else
+		srv->once = o->next;
+	if (o->next != NULL)
+		o->next->prev = o->prev;
+	void (*fn)(void *ud) = o->fn;
+	void *ud = o->ud;
+	event_free(o->ev);
+	free(o);
+	fn(ud);
+}
+
+int cs_httpd_after(cs_httpd *srv, int64_t delay_ms, void (*fn)(void *ud), void *ud)
+{
+	if (delay_ms < 0 || fn == NULL)
+		return cs_error_set(CS_EINVAL, "httpd: timer needs a delay of 0 or more and a function");
+	struct cs_httpd_once *o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	o->srv = srv;
+	o->fn = fn;
+	o->ud = ud;
+	o->ev = evtimer_new(srv->base, on_once, o);
+	struct timeval tv = {
+		.tv_sec = (time_t)(delay_ms / 1000),
+		.tv_usec = (suseconds_t)(delay_ms % 1000) * 1000,
+	};
+	if (o->ev == NULL || evtimer_add(o->ev, &tv) != 0) {
+		if (o->ev != NULL)
+			event_free(o->ev);
+		free(o);
+		return cs_error_set(CS_ENOMEM, "httpd: cannot create timer");
+	}
+	o->next = srv->once;
+	if (o->next != NULL)
+		o->next->prev = o;
+	srv->once = o;
 	return CS_OK;
 }
 

@@ -41,6 +41,16 @@ struct cs_httpd_timer {
 	void *ud;
 };
 
+/* A one-shot timer (cs_httpd_after), on a doubly linked list so that the
+ * server can drop the ones that have not fired when it is freed. */
+struct cs_httpd_once {
+	struct cs_httpd_once *prev, *next;
+	cs_httpd *srv;
+	struct event *ev;
+	void (*fn)(void *ud);
+	void *ud;
+};
+
 struct cs_httpd {
 	struct event_base *base;
 	struct evhttp *http;
@@ -53,6 +63,7 @@ struct cs_httpd {
 
 	struct cs_httpd_timer **timers; /* pointers: each is an event's argument */
 	size_t n_timers;
+	struct cs_httpd_once *once; /* pending one-shot timers */
 
 	/* cs_httpd_stop() writes a byte to stop_pipe[1]; the loop reads
 	 * stop_pipe[0]. A pipe rather than event_active() because it needs no

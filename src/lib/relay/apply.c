@@ -203,6 +203,12 @@ static int fetch_pack(struct applier *a, size_t pi, struct cached_pack **out)
 		}
 	struct cached_pack *c = &a->cache[a->cache_next++ % PACK_CACHE];
 	char name[32];
+	/* Packs are read in order: ask for the next ones while this one is
+	 * verified and written. */
+	for (size_t k = pi + 1; a->io->prefetch && k < a->m.npacks && k <= pi + 3; k++) {
+		snprintf(name, sizeof(name), "p%zu", k);
+		a->io->prefetch(a->io->ud, a->req->job, name);
+	}
 	size_t off = 0;
 	int r;
 	cache_clear(c);

@@ -318,6 +318,11 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 		     recips, ndests)) < 0)
 		goto done;
 	r = put_blob(&p, "header", sealed, sealed_len);
+	if (io->flush) {
+		int fr = io->flush(io->ud);
+		if (r == 0)
+			r = fr;
+	}
 	if (r == 0)
 		cs_log(CS_LOG_INFO, "relay.produced", "job=%llu folder=%s from=%llu to=%llu files=%llu "
 			"records=%llu bytes=%llu", (unsigned long long)job, folder,
@@ -334,6 +339,8 @@ done:
 	cs_wipe(&h.key, sizeof(h.key));
 	cs_manifest_clear(&p.m);
 	cs_chunk_table_free(&p.sent);
+	if (r < 0 && io->flush)
+		io->flush(io->ud); /* never leave uploads running past a failure */
 	cs_buf_free(p.pack);
 	free(p.plain);
 	free(p.root);
