@@ -410,6 +410,7 @@ static int write_temp(struct applier *a, const cs_manifest_entry *e, char **tmp_
 		r = cs_error_set(CS_EIO, "create temporary file for %s: %s", e->path, strerror(errno));
 		goto done;
 	}
+	uint64_t written = 0;
 	cs_sha256_ctx *fh = cs_sha256_new();
 	if (fh == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
@@ -432,6 +433,10 @@ static int write_temp(struct applier *a, const cs_manifest_entry *e, char **tmp_
 			p += w;
 			left -= (size_t)w;
 		}
+		/* Start writeback now, so that the fsync before the rename finds
+		 * little left to do and the disk works while we fetch and verify. */
+		sync_file_range(fd, (off_t)written, (off_t)e->chunks[i].len, SYNC_FILE_RANGE_WRITE);
+		written += e->chunks[i].len;
 		a->bytes_done += e->chunks[i].len;
 		a->res->bytes += e->chunks[i].len;
 		progress(a, 0);
