@@ -50,7 +50,9 @@ static int hub_init(int argc, char **argv)
 	int npos, r = cli_parse(argc, argv, opts,
 		"certsync hub init [--data DIR] [--name NAME] [--listen ADDR] [--host NAME]...",
 		"Create a hub: its CA, its HTTPS server certificate, an administrator certificate, "
-		"the configuration (hub.json) and the database.", &npos);
+		"the configuration (hub.json), the database, and the web console user 'admin' with a "
+		"random password, printed once and kept in DIR/admin/console-password (0600) until "
+		"'certsync hub admin password' sets another.", &npos);
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (npos != 0)

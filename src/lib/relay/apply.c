@@ -449,8 +449,10 @@ static int write_temp(struct applier *a, const cs_manifest_entry *e, char **tmp_
 		r = cs_error_set(CS_EAUTH, "%s: content hash does not match the manifest", e->path);
 		goto done;
 	}
-	if (fchmod(fd, e->mode & 07777) != 0 || (r = set_times(fd, tmp, e->mtime_ns)) < 0 ||
-	    fsync(fd) != 0) {
+	/* No fsync per file: one syncfs() after staging makes every staged
+	 * file durable before the first rename (sync_root), at a fraction of
+	 * the cost for many small files. */
+	if (fchmod(fd, e->mode & 07777) != 0 || (r = set_times(fd, tmp, e->mtime_ns)) < 0) {
 		if (r == 0)
 			r = cs_error_set(CS_EIO, "finish %s: %s", e->path, strerror(errno));
 		goto done;
@@ -604,6 +606,19 @@ done:
 	return r;
 }
 
+/* Flush everything written below the folder's root to disk: the file
+ * system's syncfs() covers staged files, renames and directory entries in
+ * one call. */
+static int sync_root(struct applier *a)
+{
+	int fd = open(a->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cs_error_set(CS_EIO, "open %s: %s", a->root, strerror(errno));
+	int r = syncfs(fd) == 0 ? CS_OK : cs_error_set(CS_EIO, "sync %s: %s", a->root, strerror(errno));
+	close(fd);
+	return r;
+}
+
 static int run(struct applier *a)
 {
 	cs_scan_stats stats;
@@ -631,6 +646,8 @@ static int run(struct applier *a)
 		if ((r = stage_file(a, i)) < 0)
 			return r;
 	}
+	if ((r = sync_root(a)) < 0)
+		return r;
 	if ((r = cs_index_begin(a->ix)) < 0)
 		return r;
 	/* Pass 1: directories and files, parents first. */
@@ -702,9 +719,10 @@ static int run(struct applier *a)
 		if (r < 0)
 			goto fail;
 	}
-	for (size_t i = 0; i < a->ndirs; i++)
-		if (cs_fs_exists(a->dirs[i].path) && (r = cs_fs_fsync_dir(a->dirs[i].path)) < 0)
-			goto fail;
+	/* The renames, deletions and times must be durable before we record
+	 * the new bases and acknowledge. */
+	if ((r = sync_root(a)) < 0)
+		goto fail;
 	if ((r = cs_index_commit(a->ix)) < 0)
 		goto fail;
 	progress(a, 1);
