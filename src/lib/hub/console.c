@@ -48,6 +48,7 @@ struct cs__login {
 	/* context */
 	int known;              /* the user exists (else the dummy hash is checked) */
 	int64_t start_ms;       /* monotonic arrival, the origin of the delay */
+	int64_t due_ms;         /* a failure's 401 is sent at this time */
 	char user[CS__HUB_USER_MAX + 1];
 	char remote[64];
 	char old_token[65];     /* session presented with the login; ended on success */
@@ -275,6 +276,12 @@ static void *verify_worker(void *arg)
 static void login_deferred(void *ud)
 {
 	struct cs__login *l = ud;
+	/* libevent's timers run on a coarse clock and may fire a few ms early;
+	 * the answer must not come before the throttle says so, or a client
+	 * retrying at once would find its address still busy */
+	int64_t left = l->due_ms - cs_clock_mono_ms();
+	if (left > 0 && cs_httpd_after(l->hub->httpd, left, login_deferred, l) == 0)
+		return;
 	if (l->req != NULL)
 		cs__hub_reply_error(l->hub, l->req, 401, "auth", "wrong user name or password");
 	login_done(l->hub, l);
@@ -284,11 +291,9 @@ static void login_deferred(void *ud)
 static void login_refuse(cs_hub *hub, struct cs__login *l)
 {
 	int64_t due = cs__throttle_fail(&hub->throttle, l->remote, l->start_ms);
-	int64_t now = cs_clock_mono_ms();
 	cs_log(CS_LOG_WARN, "console.login_failed", "user=%s remote=%s delay_ms=%lld", l->user,
 		l->remote, (long long)(due - l->start_ms));
-	if (due > now && cs_httpd_after(hub->httpd, due - now, login_deferred, l) == 0)
-		return;
+	l->due_ms = due;
 	login_deferred(l);
 }
 
