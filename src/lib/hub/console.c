@@ -374,7 +374,7 @@ static void login(cs_hub *hub, cs_http_req *req)
 	struct cs__login_body b;
 	struct cs__login *l = NULL;
 	size_t len;
-	int r;
+	int name_ok, r;
 
 	if (!method_is(req, "POST")) {
 		not_allowed(hub, req, "POST");
@@ -397,7 +397,15 @@ static void login(cs_hub *hub, cs_http_req *req)
 	l->req = req;
 	l->start_ms = cs_clock_mono_ms();
 	atomic_init(&l->done, 0);
+	/* a name no user can have is not looked up, and is logged defanged: it
+	 * came from the network and may hold quotes or line breaks */
+	name_ok = cs__console_user_ok(b.user);
 	snprintf(l->user, sizeof(l->user), "%s", b.user);
+	for (char *p = l->user; *p; p++) {
+		char one[2] = {*p, '\0'};
+		if (!cs__console_user_ok(one))
+			*p = '?';
+	}
 	snprintf(l->remote, sizeof(l->remote), "%s", cs_http_req_remote(req));
 	if (cs__console_cookie_token(l->old_token, cs_http_req_header(req, "Cookie")) < 0)
 		l->old_token[0] = '\0';
@@ -417,10 +425,13 @@ static void login(cs_hub *hub, cs_http_req *req)
 		login_done(hub, l);
 		goto done;
 	}
-	r = cs__console_user_hash(hub, &l->hash, b.user);
+	r = name_ok ? cs__console_user_hash(hub, &l->hash, b.user) : CS_ENOTFOUND;
 	l->known = r == 0;
-	if (r == CS_ENOTFOUND) /* same work as for a real user: names do not leak by timing */
-		r = (l->hash = strdup(cs__console_dummy_hash)) ? 0 : cs_error_set(CS_ENOMEM, "out of memory");
+	/* an unknown user costs the same check: names do not leak by timing */
+	if (r == CS_ENOTFOUND && (l->hash = strdup(cs__console_dummy_hash)) != NULL)
+		r = 0;
+	else if (r == CS_ENOTFOUND)
+		r = cs_error_set(CS_ENOMEM, "out of memory");
 	if (r == 0 && (l->password = strdup(b.password)) == NULL)
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 	if (r == 0 && pthread_create(&l->thread, NULL, verify_worker, l) != 0)
