@@ -207,7 +207,7 @@ void cli_progress_start(struct cli_progress *p, const char *label, unsigned long
 	p->active = progress_enabled();
 }
 
-static void human(char *out, size_t n, unsigned long long v)
+void cli_human_bytes(char *out, size_t n, unsigned long long v)
 {
 	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double d = (double)v;
@@ -228,8 +228,8 @@ void cli_progress_update(struct cli_progress *p, unsigned long long done)
 		return;
 	p->last_ms = now;
 	char a[32], b[32];
-	human(a, sizeof(a), done);
-	human(b, sizeof(b), p->total);
+	cli_human_bytes(a, sizeof(a), done);
+	cli_human_bytes(b, sizeof(b), p->total);
 	int width = 30;
 	int fill = p->total ? (int)((double)done / (double)p->total * width) : width;
 	if (fill > width)

@@ -54,6 +54,9 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * or ~/.local/share/certsync/<role>; malloc'd. */
 char *cli_default_data_dir(const char *role);
 
+/* Format a byte count for people: "512 B", "1.5 MiB". */
+void cli_human_bytes(char *out, size_t n, unsigned long long v);
+
 /* A text progress bar on stderr when it is a terminal (or when forced with
  * CERTSYNC_PROGRESS=1); silent otherwise. */
 struct cli_progress {

@@ -125,18 +125,6 @@ static long long jint(json_t *o, const char *key)
 	return (long long)json_integer_value(json_object_get(o, key));
 }
 
-static void human_bytes(char *out, size_t n, long long v)
-{
-	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double d = (double)v;
-	int u = 0;
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	snprintf(out, n, u ? "%.1f %s" : "%.0f %s", d, units[u]);
-}
-
 static void ago(char *out, size_t n, long long t)
 {
 	long long d = (long long)cs_clock_now() - t;
@@ -537,7 +525,7 @@ void hub_job_print(json_t *job, int json)
 		return;
 	}
 	char up[32], created[32];
-	human_bytes(up, sizeof(up), jint(job, "bytes_uploaded"));
+	cli_human_bytes(up, sizeof(up), (unsigned long long)jint(job, "bytes_uploaded"));
 	cs_clock_format(created, jint(job, "created"));
 	printf("job %lld  folder %s  state %s  created %s\n", jint(job, "job"), jstr(job, "folder"),
 		jstr(job, "state"), created);
@@ -561,8 +549,8 @@ void hub_job_print(json_t *job, int json)
 		else
 			bar(pb, sizeof(pb), bd, bt);
 		snprintf(files, sizeof(files), "%lld/%lld", jint(d, "files_done"), jint(d, "files_total"));
-		human_bytes(a, sizeof(a), bd);
-		human_bytes(b, sizeof(b), bt);
+		cli_human_bytes(a, sizeof(a), (unsigned long long)bd);
+		cli_human_bytes(b, sizeof(b), (unsigned long long)bt);
 		if (strcmp(st, "failed") == 0)
 			snprintf(detail, sizeof(detail), "%s", jstr(d, "reason"));
 		else
