@@ -204,6 +204,17 @@ static void table_print(struct table *t)
 	table_free(t);
 }
 
+/* Print t, or the line none when it holds only its header row; frees t. */
+static void table_print_or(struct table *t, const char *none)
+{
+	if (t->nrows == 1) {
+		printf("%s\n", none);
+		table_free(t);
+	} else {
+		table_print(t);
+	}
+}
+
 /* Parse the command line; returns -1 to continue, else the exit status. */
 static int parse(int argc, char **argv, struct cli_option *opts, const char *usage,
 	const char *summary, int *npos, int want_pos)
@@ -297,12 +308,7 @@ static int device_list(int argc, char **argv)
 					json_is_true(json_object_get(d, "online")) ? "yes" : "no", seen, exp,
 					folders[0] ? folders : "-");
 			}
-			if (t.nrows == 1) {
-				printf("no devices registered\n");
-				table_free(&t);
-			} else {
-				table_print(&t);
-			}
+			table_print_or(&t, "no devices registered");
 		}
 	}
 	json_decref(out);
@@ -733,12 +739,7 @@ static int job_list(int argc, char **argv)
 				table_row(&t, id, jstr(j, "state"), jstr(j, "folder"), jstr(j, "source"),
 					applied, created);
 			}
-			if (t.nrows == 1) {
-				printf("no jobs\n");
-				table_free(&t);
-			} else {
-				table_print(&t);
-			}
+			table_print_or(&t, "no jobs");
 		}
 	}
 	json_decref(out);

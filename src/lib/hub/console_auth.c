@@ -131,7 +131,6 @@ int cs__console_verify_password(const char *encoded, const char *password)
 int cs__console_user_set(cs_store *db, const char *user, const char *password)
 {
 	char *hash = NULL;
-	cs_stmt *q = NULL;
 	int r;
 
 	if (!cs__console_user_ok(user))
@@ -142,23 +141,17 @@ int cs__console_user_set(cs_store *db, const char *user, const char *password)
 		return r;
 	if ((r = cs_store_begin(db)) < 0)
 		goto done;
-	if ((r = cs_store_prepare(&q, db,
+	if ((r = cs__db_exec(db,
 		     "INSERT INTO console_users (name, hash, updated) VALUES (?, ?, ?) "
 		     "ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, "
-		     "updated = excluded.updated")) < 0)
+		     "updated = excluded.updated",
+		     CS__DB_ARGS(CS__DB_T(user), CS__DB_T(hash), CS__DB_I(cs_clock_now())))) < 0)
 		goto fail;
-	cs_stmt_bind_text(q, 1, user);
-	cs_stmt_bind_text(q, 2, hash);
-	cs_stmt_bind_int64(q, 3, cs_clock_now());
-	if ((r = cs_stmt_step(q)) < 0)
-		goto fail;
-	cs_stmt_free(q);
 	/* a new password logs the user out everywhere: whoever knew the old
 	 * one may hold a session */
-	if ((r = cs_store_prepare(&q, db, "DELETE FROM console_sessions WHERE user_name = ?")) < 0)
-		goto fail;
-	cs_stmt_bind_text(q, 1, user);
-	if ((r = cs_stmt_step(q)) < 0 || (r = cs_store_commit(db)) < 0)
+	if ((r = cs__db_exec(db, "DELETE FROM console_sessions WHERE user_name = ?",
+		     CS__DB_ARGS(CS__DB_T(user)))) < 0 ||
+	    (r = cs_store_commit(db)) < 0)
 		goto fail;
 	cs_log(CS_LOG_INFO, "console.password_set", "user=%s", user);
 	r = CS_OK;
@@ -166,7 +159,6 @@ int cs__console_user_set(cs_store *db, const char *user, const char *password)
 fail:
 	cs_store_rollback(db);
 done:
-	cs_stmt_free(q);
 	free(hash);
 	return r;
 }
@@ -248,7 +240,6 @@ int cs__console_session_new(cs_hub *hub, char token_out[65], struct cs__session 
 {
 	uint8_t token[TOKEN_LEN], csrf[TOKEN_LEN];
 	char hash[65];
-	cs_stmt *q = NULL;
 	int r;
 
 	if ((r = cs_random(token, sizeof(token))) < 0 || (r = cs_random(csrf, sizeof(csrf))) < 0)
@@ -261,30 +252,22 @@ int cs__console_session_new(cs_hub *hub, char token_out[65], struct cs__session 
 	s->expires = session_expires(hub, s->created_ms, s->last_used_ms) / 1000;
 	if ((r = cs_store_begin(hub->db)) < 0)
 		goto done;
-	if ((r = cs_store_prepare(&q, hub->db,
+	if ((r = cs__db_exec(hub->db,
 		     "INSERT INTO console_sessions (token_hash, csrf, user_name, created_ms, "
-		     "last_used_ms, remote) VALUES (?, ?, ?, ?, ?, ?)")) < 0)
+		     "last_used_ms, remote) VALUES (?, ?, ?, ?, ?, ?)",
+		     CS__DB_ARGS(CS__DB_T(hash), CS__DB_T(s->csrf), CS__DB_T(user),
+			     CS__DB_I(s->created_ms), CS__DB_I(s->last_used_ms),
+			     CS__DB_T(remote ? remote : "")))) < 0)
 		goto fail;
-	cs_stmt_bind_text(q, 1, hash);
-	cs_stmt_bind_text(q, 2, s->csrf);
-	cs_stmt_bind_text(q, 3, user);
-	cs_stmt_bind_int64(q, 4, s->created_ms);
-	cs_stmt_bind_int64(q, 5, s->last_used_ms);
-	cs_stmt_bind_text(q, 6, remote ? remote : "");
-	if ((r = cs_stmt_step(q)) < 0)
-		goto fail;
-	cs_stmt_free(q);
 	/* a bounded number per user: logging in again and again (or a script
 	 * that never logs out) must not grow the table without end */
-	if ((r = cs_store_prepare(&q, hub->db,
+	if ((r = cs__db_exec(hub->db,
 		     "DELETE FROM console_sessions WHERE user_name = ? AND token_hash NOT IN ("
 		     "SELECT token_hash FROM console_sessions WHERE user_name = ? "
-		     "ORDER BY last_used_ms DESC, created_ms DESC LIMIT ?)")) < 0)
-		goto fail;
-	cs_stmt_bind_text(q, 1, user);
-	cs_stmt_bind_text(q, 2, user);
-	cs_stmt_bind_int64(q, 3, CS__CONSOLE_SESSIONS_MAX);
-	if ((r = cs_stmt_step(q)) < 0 || (r = cs_store_commit(hub->db)) < 0)
+		     "ORDER BY last_used_ms DESC, created_ms DESC LIMIT ?)",
+		     CS__DB_ARGS(CS__DB_T(user), CS__DB_T(user),
+			     CS__DB_I(CS__CONSOLE_SESSIONS_MAX)))) < 0 ||
+	    (r = cs_store_commit(hub->db)) < 0)
 		goto fail;
 	cs_hex_encode(token_out, token, sizeof(token));
 	r = CS_OK;
@@ -292,7 +275,6 @@ int cs__console_session_new(cs_hub *hub, char token_out[65], struct cs__session 
 fail:
 	cs_store_rollback(hub->db);
 done:
-	cs_stmt_free(q);
 	cs_wipe(token, sizeof(token));
 	cs_wipe(csrf, sizeof(csrf));
 	return r;
@@ -312,14 +294,8 @@ static int token_to_hash(char hash_out[65], const char *token)
 
 static int session_delete(cs_hub *hub, const char *hash)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db, "DELETE FROM console_sessions WHERE token_hash = ?");
-	if (r < 0)
-		return r;
-	cs_stmt_bind_text(q, 1, hash);
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	return r < 0 ? r : CS_OK;
+	return cs__db_exec(hub->db, "DELETE FROM console_sessions WHERE token_hash = ?",
+		CS__DB_ARGS(CS__DB_T(hash)));
 }
 
 int cs__console_session_use(cs_hub *hub, struct cs__session *s, const char *token)
@@ -349,7 +325,6 @@ int cs__console_session_use(cs_hub *hub, struct cs__session *s, const char *toke
 	found.created_ms = cs_stmt_int64(q, 3);
 	found.last_used_ms = cs_stmt_int64(q, 4);
 	cs_stmt_free(q);
-	q = NULL;
 	if (!same)
 		return cs_error_set(CS_ENOTFOUND, "no such session");
 
@@ -361,14 +336,9 @@ int cs__console_session_use(cs_hub *hub, struct cs__session *s, const char *toke
 	/* persisting every request would cost an fsync each; a mark at most
 	 * every 1/60 of the idle time keeps the idle end exact to that */
 	if (now - found.last_used_ms >= hub->cfg.console_idle_s * 1000 / 60) {
-		if ((r = cs_store_prepare(&q, hub->db,
-			     "UPDATE console_sessions SET last_used_ms = ? WHERE token_hash = ?")) < 0)
-			return r;
-		cs_stmt_bind_int64(q, 1, now);
-		cs_stmt_bind_text(q, 2, hash);
-		r = cs_stmt_step(q);
-		cs_stmt_free(q);
-		if (r < 0)
+		if ((r = cs__db_exec(hub->db,
+			     "UPDATE console_sessions SET last_used_ms = ? WHERE token_hash = ?",
+			     CS__DB_ARGS(CS__DB_I(now), CS__DB_T(hash)))) < 0)
 			return r;
 		found.last_used_ms = now;
 	}
@@ -387,16 +357,10 @@ int cs__console_session_end(cs_hub *hub, const char *token)
 
 int cs__console_sessions_expire(cs_hub *hub, int64_t now_ms)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db,
-		"DELETE FROM console_sessions WHERE last_used_ms <= ? OR created_ms <= ?");
-	if (r < 0)
-		return r;
-	cs_stmt_bind_int64(q, 1, now_ms - hub->cfg.console_idle_s * 1000);
-	cs_stmt_bind_int64(q, 2, now_ms - hub->cfg.console_max_s * 1000);
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	return r < 0 ? r : CS_OK;
+	return cs__db_exec(hub->db,
+		"DELETE FROM console_sessions WHERE last_used_ms <= ? OR created_ms <= ?",
+		CS__DB_ARGS(CS__DB_I(now_ms - hub->cfg.console_idle_s * 1000),
+			CS__DB_I(now_ms - hub->cfg.console_max_s * 1000)));
 }
 
 int cs__console_cookie_token(char out[65], const char *header)

@@ -158,7 +158,6 @@ static void info_done(cs_hub *hub, struct cs__async *a)
 	cs_cert *tmp = NULL;
 	char id[CS_DEVICE_ID_SIZE], spki[65];
 	uint8_t pend[16];
-	cs_stmt *q = NULL;
 	int r;
 
 	if (a->rc < 0) {
@@ -218,18 +217,11 @@ static void info_done(cs_hub *hub, struct cs__async *a)
 		goto done;
 	}
 	cs_hex_encode(a->pending, pend, sizeof(pend));
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "INSERT INTO pending (id, address, name, device_id, csr, fingerprint, created) "
-		     "VALUES (?, ?, ?, ?, ?, ?, ?)")) == 0) {
-		cs_stmt_bind_text(q, 1, a->pending);
-		cs_stmt_bind_text(q, 2, a->address);
-		cs_stmt_bind_text(q, 3, name);
-		cs_stmt_bind_text(q, 4, id);
-		cs_stmt_bind_text(q, 5, csr);
-		cs_stmt_bind_text(q, 6, spki);
-		cs_stmt_bind_int64(q, 7, cs_clock_now());
-		r = cs_stmt_step(q);
-	}
+	r = cs__db_step(hub->db,
+		"INSERT INTO pending (id, address, name, device_id, csr, fingerprint, created) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?)",
+		CS__DB_ARGS(CS__DB_T(a->pending), CS__DB_T(a->address), CS__DB_T(name), CS__DB_T(id),
+			CS__DB_T(csr), CS__DB_T(spki), CS__DB_I(cs_clock_now())));
 	if (r < 0) {
 		fail(hub, a, 500, "database", cs_error_last());
 		goto done;
@@ -241,7 +233,6 @@ static void info_done(cs_hub *hub, struct cs__async *a)
 			"pending", a->pending, "device_id", id, "name", name, "fingerprint", spki,
 			"address", a->address));
 done:
-	cs_stmt_free(q);
 	cs_cert_free(tmp);
 	cs__device_info_body_clear(&info);
 }
@@ -286,12 +277,8 @@ static void deliver_done(cs_hub *hub, struct cs__async *a)
 		fail(hub, a, 502, "network", msg);
 		return;
 	}
-	cs_stmt *q = NULL;
-	if (cs_store_prepare(&q, hub->db, "DELETE FROM pending WHERE id = ?") == 0) {
-		cs_stmt_bind_text(q, 1, a->pending);
-		cs_stmt_step(q);
-		cs_stmt_free(q);
-	}
+	(void)cs__db_step(hub->db, "DELETE FROM pending WHERE id = ?",
+		CS__DB_ARGS(CS__DB_T(a->pending)));
 	cs_log(CS_LOG_INFO, "discover.registered", "device=%s address=%s", a->device_id, a->address);
 	if (a->req)
 		cs__hub_reply_json(hub, a->req, 201, json_pack("{s:s, s:s}", "device_id", a->device_id,
@@ -344,18 +331,12 @@ void cs__hub_discover_confirm(cs_hub *hub, cs_http_req *req, const char *pending
 		if ((r = cs_store_begin(hub->db)) < 0)
 			goto fail;
 		if ((r = cs__hub_issue_and_register_tx(hub, csr, name, address, id, &cert)) < 0 ||
-		    (r = cs_store_prepare(&q, hub->db, "UPDATE pending SET cert_pem = ? WHERE id = ?")) < 0) {
+		    (r = cs__db_exec(hub->db, "UPDATE pending SET cert_pem = ? WHERE id = ?",
+			     CS__DB_ARGS(CS__DB_T(cert), CS__DB_T(pending)))) < 0 ||
+		    (r = cs_store_commit(hub->db)) < 0) {
 			cs_store_rollback(hub->db);
 			goto fail;
 		}
-		cs_stmt_bind_text(q, 1, cert);
-		cs_stmt_bind_text(q, 2, pending);
-		if ((r = cs_stmt_step(q)) < 0 || (r = cs_store_commit(hub->db)) < 0) {
-			cs_store_rollback(hub->db);
-			goto fail;
-		}
-		cs_stmt_free(q);
-		q = NULL;
 	}
 	json_t *msg = json_pack("{s:s, s:s}", "certificate", cert, "ca", hub->ca_pem);
 	json = msg ? json_dumps(msg, JSON_COMPACT) : NULL;

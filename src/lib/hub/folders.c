@@ -23,19 +23,13 @@ int cs__hub_check_folder(const char *folder)
 
 int cs__hub_folder_set(cs_hub *hub, const char *device, const char *folder, int carries)
 {
-	cs_stmt *q = NULL;
 	int r;
 	if ((r = cs__hub_check_folder(folder)) < 0)
 		return r;
-	if ((r = cs_store_prepare(&q, hub->db, carries
+	if ((r = cs__db_exec(hub->db, carries
 		     ? "INSERT OR IGNORE INTO folders (folder, device_id) VALUES (?, ?)"
-		     : "DELETE FROM folders WHERE folder = ? AND device_id = ?")) < 0)
-		return r;
-	cs_stmt_bind_text(q, 1, folder);
-	cs_stmt_bind_text(q, 2, device);
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	if (r < 0)
+		     : "DELETE FROM folders WHERE folder = ? AND device_id = ?",
+		     CS__DB_ARGS(CS__DB_T(folder), CS__DB_T(device)))) < 0)
 		return r;
 	cs_log(CS_LOG_INFO, carries ? "folder.added" : "folder.removed", "device=%s folder=%s",
 		device, folder);
@@ -44,16 +38,8 @@ int cs__hub_folder_set(cs_hub *hub, const char *device, const char *folder, int 
 
 int cs__hub_folder_carried(cs_hub *hub, const char *device, const char *folder)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db,
-		"SELECT 1 FROM folders WHERE folder = ? AND device_id = ?");
-	if (r < 0)
-		return r;
-	cs_stmt_bind_text(q, 1, folder);
-	cs_stmt_bind_text(q, 2, device);
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	return r;
+	return cs__db_step(hub->db, "SELECT 1 FROM folders WHERE folder = ? AND device_id = ?",
+		CS__DB_ARGS(CS__DB_T(folder), CS__DB_T(device)));
 }
 
 json_t *cs__hub_folders_json(cs_hub *hub, const char *device)

@@ -440,12 +440,8 @@ void cs__hub_maintain(cs_hub *hub)
 	if (cs__console_sessions_expire(hub, cs_clock_now_ms()) < 0)
 		cs_log(CS_LOG_ERROR, "hub.sessions_expire_failed", "error=\"%s\"", cs_error_last());
 	/* forget discovered devices nobody confirmed */
-	cs_stmt *q = NULL;
-	if (cs_store_prepare(&q, hub->db, "DELETE FROM pending WHERE created < ?") == 0) {
-		cs_stmt_bind_int64(q, 1, now - CS__HUB_PENDING_TTL_S);
-		cs_stmt_step(q);
-		cs_stmt_free(q);
-	}
+	(void)cs__db_step(hub->db, "DELETE FROM pending WHERE created < ?",
+		CS__DB_ARGS(CS__DB_I(now - CS__HUB_PENDING_TTL_S)));
 }
 
 /* The address devices should use once the socket is bound. */

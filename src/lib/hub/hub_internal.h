@@ -107,6 +107,30 @@ struct cs_hub {
 	struct cs__throttle throttle;
 };
 
+/* ---- one-shot statements (db.c) ---- */
+
+/* A statement parameter: CS__DB_I(int64) or CS__DB_T(text, NULL = SQL NULL). */
+struct cs__db_arg {
+	enum { CS__DB_INT, CS__DB_TEXT } type;
+	int64_t i;
+	const char *t;
+};
+#define CS__DB_I(v) ((struct cs__db_arg){CS__DB_INT, (v), NULL})
+#define CS__DB_T(v) ((struct cs__db_arg){CS__DB_TEXT, 0, (v)})
+/* The parameter list of a cs__db_* call: array and count, bound to ?1..?n. */
+#define CS__DB_ARGS(...) ((const struct cs__db_arg[]){__VA_ARGS__}), \
+	(sizeof((const struct cs__db_arg[]){__VA_ARGS__}) / sizeof(struct cs__db_arg))
+
+/* Prepare sql on db, bind args[0..n), step once and free the statement.
+ * cs__db_step returns what the step did: 1 when a row came back, 0 when
+ * none, negative on error. cs__db_exec is for statements whose rows are not
+ * wanted: CS_OK or negative. cs__db_int64 is cs__db_step that also copies
+ * column 0 of the row, when there is one, into *out (else leaves it). */
+int cs__db_step(cs_store *db, const char *sql, const struct cs__db_arg *args, size_t n);
+int cs__db_exec(cs_store *db, const char *sql, const struct cs__db_arg *args, size_t n);
+int cs__db_int64(cs_store *db, int64_t *out, const char *sql, const struct cs__db_arg *args,
+	size_t n);
+
 /* ---- core (hub.c) ---- */
 
 /* Open the hub's state (config, database, CA, CRL) without any network:

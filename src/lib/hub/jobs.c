@@ -30,21 +30,14 @@ static int step_done(cs_stmt *q)
 int cs__hub_history_get(cs_hub *hub, int64_t *seq, const char *folder, const char *source,
 	const char *dest)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db,
-		"SELECT seq FROM history WHERE folder = ? AND source = ? AND dest = ?");
+	int64_t v = 0;
+	int r = cs__db_int64(hub->db, &v,
+		"SELECT seq FROM history WHERE folder = ? AND source = ? AND dest = ?",
+		CS__DB_ARGS(CS__DB_T(folder), CS__DB_T(source), CS__DB_T(dest)));
 	if (r < 0)
 		return r;
-	cs_stmt_bind_text(q, 1, folder);
-	cs_stmt_bind_text(q, 2, source);
-	cs_stmt_bind_text(q, 3, dest);
-	r = cs_stmt_step(q);
-	if (r >= 0) {
-		*seq = r == 1 ? cs_stmt_int64(q, 0) : 0;
-		r = CS_OK;
-	}
-	cs_stmt_free(q);
-	return r;
+	*seq = v;
+	return CS_OK;
 }
 
 int cs__hub_job_info(cs_hub *hub, int64_t job, char **state, char source[CS_DEVICE_ID_SIZE],
@@ -75,15 +68,8 @@ int cs__hub_job_info(cs_hub *hub, int64_t job, char **state, char source[CS_DEVI
 
 int cs__hub_job_is_dest(cs_hub *hub, int64_t job, const char *device)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db, "SELECT 1 FROM job_dests WHERE job = ? AND device = ?");
-	if (r < 0)
-		return r;
-	cs_stmt_bind_int64(q, 1, job);
-	cs_stmt_bind_text(q, 2, device);
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	return r;
+	return cs__db_step(hub->db, "SELECT 1 FROM job_dests WHERE job = ? AND device = ?",
+		CS__DB_ARGS(CS__DB_I(job), CS__DB_T(device)));
 }
 
 /* A growable list of device IDs. */
@@ -186,13 +172,9 @@ int cs__hub_job_create(cs_hub *hub, int64_t *job_out, const char *folder,
 		r = cs_error_set(CS_EINVAL, "source %s is revoked", src.id);
 		goto done;
 	}
-	if ((r = cs_store_prepare(&q, hub->db, "SELECT 1 FROM folders WHERE folder = ? LIMIT 1")) < 0)
+	if ((r = cs__db_step(hub->db, "SELECT 1 FROM folders WHERE folder = ? LIMIT 1",
+		     CS__DB_ARGS(CS__DB_T(folder)))) < 0)
 		goto done;
-	cs_stmt_bind_text(q, 1, folder);
-	if ((r = cs_stmt_step(q)) < 0)
-		goto done;
-	cs_stmt_free(q);
-	q = NULL;
 	if (r == 0) {
 		r = cs_error_set(CS_ENOTFOUND, "no device carries folder %s", folder);
 		goto done;
@@ -216,19 +198,13 @@ int cs__hub_job_create(cs_hub *hub, int64_t *job_out, const char *folder,
 	int64_t now = cs_clock_now();
 	if ((r = cs_store_begin(hub->db)) < 0)
 		goto done;
-	if ((r = cs_store_prepare(&q, hub->db,
+	if ((r = cs__db_exec(hub->db,
 		     "INSERT INTO jobs (folder, source, state, created, updated) "
-		     "VALUES (?, ?, 'producing', ?, ?)")) < 0)
-		goto fail;
-	cs_stmt_bind_text(q, 1, folder);
-	cs_stmt_bind_text(q, 2, src.id);
-	cs_stmt_bind_int64(q, 3, now);
-	cs_stmt_bind_int64(q, 4, now);
-	if ((r = step_done(q)) < 0)
+		     "VALUES (?, ?, 'producing', ?, ?)",
+		     CS__DB_ARGS(CS__DB_T(folder), CS__DB_T(src.id), CS__DB_I(now),
+			     CS__DB_I(now)))) < 0)
 		goto fail;
 	int64_t job = cs_store_last_id(hub->db);
-	cs_stmt_free(q);
-	q = NULL;
 	if ((darr = json_array()) == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto fail;
@@ -356,7 +332,7 @@ int cs__hub_job_produced(cs_hub *hub, int64_t job, const char *source,
 	char src[CS_DEVICE_ID_SIZE];
 	char *src_pem = NULL;
 	json_t *blobs = NULL;
-	cs_stmt *q = NULL, *u = NULL;
+	cs_stmt *q = NULL;
 	int64_t records = 0, bytes = 0;
 	int r;
 
@@ -385,19 +361,13 @@ int cs__hub_job_produced(cs_hub *hub, int64_t job, const char *source,
 	int64_t now = cs_clock_now();
 	if ((r = cs_store_begin(hub->db)) < 0)
 		goto done;
-	if ((r = cs_store_prepare(&u, hub->db,
+	if ((r = cs__db_exec(hub->db,
 		     "UPDATE jobs SET state = 'delivering', to_seq = ?, records = ?, packs = ?, "
-		     "bytes = ?, files = ?, bytes_uploaded = ?, updated = ? WHERE id = ?")) < 0)
-		goto fail;
-	cs_stmt_bind_int64(u, 1, p->to_seq);
-	cs_stmt_bind_int64(u, 2, records);
-	cs_stmt_bind_int64(u, 3, p->packs);
-	cs_stmt_bind_int64(u, 4, p->bytes);
-	cs_stmt_bind_int64(u, 5, p->files);
-	cs_stmt_bind_int64(u, 6, bytes);
-	cs_stmt_bind_int64(u, 7, now);
-	cs_stmt_bind_int64(u, 8, job);
-	if ((r = step_done(u)) < 0 || (r = cs__hub_task_done_tx(hub, job, src, "produce")) < 0)
+		     "bytes = ?, files = ?, bytes_uploaded = ?, updated = ? WHERE id = ?",
+		     CS__DB_ARGS(CS__DB_I(p->to_seq), CS__DB_I(records), CS__DB_I(p->packs),
+			     CS__DB_I(p->bytes), CS__DB_I(p->files), CS__DB_I(bytes), CS__DB_I(now),
+			     CS__DB_I(job)))) < 0 ||
+	    (r = cs__hub_task_done_tx(hub, job, src, "produce")) < 0)
 		goto fail;
 	if ((r = cs_store_prepare(&q, hub->db,
 		     "SELECT device, history FROM job_dests WHERE job = ? AND state IN ('queued','sending')"
@@ -432,7 +402,6 @@ fail:
 	cs__hub_wake_discard(hub);
 done:
 	cs_stmt_free(q);
-	cs_stmt_free(u);
 	json_decref(blobs);
 	free(src_pem);
 	free(state);
@@ -442,29 +411,16 @@ done:
 
 int cs__hub_job_fail_tx(cs_hub *hub, int64_t job, const char *reason)
 {
-	cs_stmt *q = NULL;
 	int64_t now = cs_clock_now();
 	int r;
-	if ((r = cs_store_prepare(&q, hub->db,
+	if ((r = cs__db_exec(hub->db,
 		     "UPDATE job_dests SET state = 'failed', reason = ?, updated = ? "
-		     "WHERE job = ? AND state IN ('queued','sending')")) < 0)
+		     "WHERE job = ? AND state IN ('queued','sending')",
+		     CS__DB_ARGS(CS__DB_T(reason), CS__DB_I(now), CS__DB_I(job)))) < 0 ||
+	    (r = cs__hub_task_done_tx(hub, job, NULL, NULL)) < 0)
 		return r;
-	cs_stmt_bind_text(q, 1, reason);
-	cs_stmt_bind_int64(q, 2, now);
-	cs_stmt_bind_int64(q, 3, job);
-	r = step_done(q);
-	cs_stmt_free(q);
-	q = NULL;
-	if (r < 0 || (r = cs__hub_task_done_tx(hub, job, NULL, NULL)) < 0)
-		return r;
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "UPDATE jobs SET state = 'failed', reason = ?, updated = ? WHERE id = ?")) < 0)
-		return r;
-	cs_stmt_bind_text(q, 1, reason);
-	cs_stmt_bind_int64(q, 2, now);
-	cs_stmt_bind_int64(q, 3, job);
-	r = step_done(q);
-	cs_stmt_free(q);
+	r = cs__db_exec(hub->db, "UPDATE jobs SET state = 'failed', reason = ?, updated = ? WHERE id = ?",
+		CS__DB_ARGS(CS__DB_T(reason), CS__DB_I(now), CS__DB_I(job)));
 	if (r == 0)
 		cs_log(CS_LOG_INFO, "job.failed", "job=%lld reason=\"%s\"", (long long)job, reason);
 	return r;
@@ -488,7 +444,6 @@ int cs__hub_job_settle_tx(cs_hub *hub, int64_t job)
 	int final = st == NULL || strcmp(st, "done") == 0 || strcmp(st, "failed") == 0;
 	int64_t open = cs_stmt_int64(q, 1), failed = cs_stmt_int64(q, 2), all = cs_stmt_int64(q, 3);
 	cs_stmt_free(q);
-	q = NULL;
 	if (final || open > 0)
 		return 0;
 	char reason[128] = "";
@@ -497,16 +452,9 @@ int cs__hub_job_settle_tx(cs_hub *hub, int64_t job)
 			(long long)all);
 	if ((r = cs__hub_task_done_tx(hub, job, NULL, NULL)) < 0)
 		return r;
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "UPDATE jobs SET state = ?, reason = ?, updated = ? WHERE id = ?")) < 0)
-		return r;
-	cs_stmt_bind_text(q, 1, failed ? "failed" : "done");
-	cs_stmt_bind_text(q, 2, reason);
-	cs_stmt_bind_int64(q, 3, cs_clock_now());
-	cs_stmt_bind_int64(q, 4, job);
-	r = step_done(q);
-	cs_stmt_free(q);
-	if (r < 0)
+	if ((r = cs__db_exec(hub->db, "UPDATE jobs SET state = ?, reason = ?, updated = ? WHERE id = ?",
+		     CS__DB_ARGS(CS__DB_T(failed ? "failed" : "done"), CS__DB_T(reason),
+			     CS__DB_I(cs_clock_now()), CS__DB_I(job)))) < 0)
 		return r;
 	cs_log(CS_LOG_INFO, "job.finished", "job=%lld state=%s failed=%lld", (long long)job,
 		failed ? "failed" : "done", (long long)failed);
@@ -567,22 +515,14 @@ static int dest_state(cs_hub *hub, char out[16], int64_t job, const char *device
 
 static int touch_job_tx(cs_hub *hub, int64_t job, int64_t now)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db, "UPDATE jobs SET updated = ? WHERE id = ?");
-	if (r < 0)
-		return r;
-	cs_stmt_bind_int64(q, 1, now);
-	cs_stmt_bind_int64(q, 2, job);
-	r = step_done(q);
-	cs_stmt_free(q);
-	return r;
+	return cs__db_exec(hub->db, "UPDATE jobs SET updated = ? WHERE id = ?",
+		CS__DB_ARGS(CS__DB_I(now), CS__DB_I(job)));
 }
 
 int cs__hub_job_progress(cs_hub *hub, int64_t job, const char *dest, const struct cs__progress *p)
 {
 	char *state = NULL, *folder = NULL;
 	char src[CS_DEVICE_ID_SIZE], ds[16];
-	cs_stmt *q = NULL;
 	int r;
 
 	if ((r = cs__hub_job_info(hub, job, &state, src, &folder)) < 0)
@@ -600,25 +540,18 @@ int cs__hub_job_progress(cs_hub *hub, int64_t job, const char *dest, const struc
 	int64_t now = cs_clock_now();
 	if ((r = cs_store_begin(hub->db)) < 0)
 		goto done;
-	if ((r = cs_store_prepare(&q, hub->db,
+	if ((r = cs__db_exec(hub->db,
 		     "UPDATE job_dests SET state = 'sending', files_done = ?, files_total = ?, "
-		     "bytes_done = ?, bytes_total = ?, updated = ? WHERE job = ? AND device = ?")) < 0)
-		goto fail;
-	cs_stmt_bind_int64(q, 1, p->files_done);
-	cs_stmt_bind_int64(q, 2, p->files_total);
-	cs_stmt_bind_int64(q, 3, p->bytes_done);
-	cs_stmt_bind_int64(q, 4, p->bytes_total);
-	cs_stmt_bind_int64(q, 5, now);
-	cs_stmt_bind_int64(q, 6, job);
-	cs_stmt_bind_text(q, 7, dest);
-	if ((r = step_done(q)) < 0 || (r = touch_job_tx(hub, job, now)) < 0 ||
-	    (r = cs_store_commit(hub->db)) < 0)
+		     "bytes_done = ?, bytes_total = ?, updated = ? WHERE job = ? AND device = ?",
+		     CS__DB_ARGS(CS__DB_I(p->files_done), CS__DB_I(p->files_total),
+			     CS__DB_I(p->bytes_done), CS__DB_I(p->bytes_total), CS__DB_I(now),
+			     CS__DB_I(job), CS__DB_T(dest)))) < 0 ||
+	    (r = touch_job_tx(hub, job, now)) < 0 || (r = cs_store_commit(hub->db)) < 0)
 		goto fail;
 	goto done;
 fail:
 	cs_store_rollback(hub->db);
 done:
-	cs_stmt_free(q);
 	free(state);
 	free(folder);
 	return r;
@@ -646,14 +579,9 @@ int cs__hub_job_ack(cs_hub *hub, int64_t job, const char *dest, int applied,
 	}
 	int64_t now = cs_clock_now();
 	if (applied) {
-		cs_stmt *j = NULL;
-		if ((r = cs_store_prepare(&j, hub->db, "SELECT to_seq FROM jobs WHERE id = ?")) < 0)
-			goto done;
-		cs_stmt_bind_int64(j, 1, job);
-		r = cs_stmt_step(j);
-		int64_t want = r == 1 ? cs_stmt_int64(j, 0) : -1;
-		cs_stmt_free(j);
-		if (r < 0)
+		int64_t want = -1;
+		if ((r = cs__db_int64(hub->db, &want, "SELECT to_seq FROM jobs WHERE id = ?",
+			     CS__DB_ARGS(CS__DB_I(job)))) < 0)
 			goto done;
 		if (to_seq != want) {
 			r = cs_error_set(CS_EINVAL, "to_seq %lld does not match the job's %lld",
@@ -687,17 +615,12 @@ int cs__hub_job_ack(cs_hub *hub, int64_t job, const char *dest, int applied,
 	if (applied) {
 		/* MAX: jobs of the same folder and source may overlap; history
 		 * never moves backwards */
-		if ((r = cs_store_prepare(&q, hub->db,
+		if ((r = cs__db_exec(hub->db,
 			     "INSERT INTO history (folder, source, dest, seq, updated) VALUES (?,?,?,?,?) "
 			     "ON CONFLICT (folder, source, dest) DO UPDATE SET "
-			     "seq = MAX(seq, excluded.seq), updated = excluded.updated")) < 0)
-			goto fail;
-		cs_stmt_bind_text(q, 1, folder);
-		cs_stmt_bind_text(q, 2, src);
-		cs_stmt_bind_text(q, 3, dest);
-		cs_stmt_bind_int64(q, 4, to_seq);
-		cs_stmt_bind_int64(q, 5, now);
-		if ((r = step_done(q)) < 0)
+			     "seq = MAX(seq, excluded.seq), updated = excluded.updated",
+			     CS__DB_ARGS(CS__DB_T(folder), CS__DB_T(src), CS__DB_T(dest),
+				     CS__DB_I(to_seq), CS__DB_I(now)))) < 0)
 			goto fail;
 	}
 	if ((r = cs__hub_task_done_tx(hub, job, dest, "apply")) < 0 ||

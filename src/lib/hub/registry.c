@@ -181,19 +181,12 @@ int cs__hub_device_insert_tx(cs_hub *hub, const cs_cert *cert, const char *name,
 	}
 	cs_stmt_free(q);
 	q = NULL;
-	if ((r = cs_store_prepare(&q, hub->db,
+	if ((r = cs__db_exec(hub->db,
 		     "INSERT INTO devices (device_id, name, address, cert_pem, fingerprint, serial,"
-		     " not_after, status, created, last_seen) VALUES (?,?,?,?,?,?,?,'active',?,0)")) < 0)
-		goto done;
-	cs_stmt_bind_text(q, 1, id);
-	cs_stmt_bind_text(q, 2, name);
-	cs_stmt_bind_text(q, 3, address ? address : "");
-	cs_stmt_bind_text(q, 4, pem);
-	cs_stmt_bind_text(q, 5, fp);
-	cs_stmt_bind_text(q, 6, serial);
-	cs_stmt_bind_int64(q, 7, cs_cert_not_after(cert));
-	cs_stmt_bind_int64(q, 8, cs_clock_now());
-	if ((r = cs_stmt_step(q)) < 0) {
+		     " not_after, status, created, last_seen) VALUES (?,?,?,?,?,?,?,'active',?,0)",
+		     CS__DB_ARGS(CS__DB_T(id), CS__DB_T(name), CS__DB_T(address ? address : ""),
+			     CS__DB_T(pem), CS__DB_T(fp), CS__DB_T(serial),
+			     CS__DB_I(cs_cert_not_after(cert)), CS__DB_I(cs_clock_now())))) < 0) {
 		if (r == CS_ECONFLICT)
 			r = cs_error_set(CS_EEXISTS, "this certificate is registered already");
 		goto done;
@@ -214,7 +207,6 @@ int cs__hub_issue_and_register_tx(cs_hub *hub, const char *csr_pem, const char *
 	cs_cert *cert = NULL;
 	char id[CS_DEVICE_ID_SIZE];
 	char *pem = NULL;
-	cs_stmt *q = NULL;
 	int r;
 
 	if ((r = cs_ca_issue_device(&cert, hub->ca, csr_pem, name, CS__HUB_DEVICE_DAYS)) < 0) {
@@ -232,7 +224,6 @@ int cs__hub_issue_and_register_tx(cs_hub *hub, const char *csr_pem, const char *
 	*cert_pem_out = pem;
 	pem = NULL;
 done:
-	cs_stmt_free(q);
 	free(pem);
 	cs_cert_free(cert);
 	return r;
@@ -244,13 +235,8 @@ void cs__hub_device_seen(cs_hub *hub, struct cs__device *d)
 	if (now - d->last_seen < SEEN_PERSIST_S)
 		return;
 	d->last_seen = now;
-	cs_stmt *q = NULL;
-	if (cs_store_prepare(&q, hub->db, "UPDATE devices SET last_seen = ? WHERE device_id = ?") < 0)
-		return;
-	cs_stmt_bind_int64(q, 1, now);
-	cs_stmt_bind_text(q, 2, d->id);
-	cs_stmt_step(q);
-	cs_stmt_free(q);
+	(void)cs__db_step(hub->db, "UPDATE devices SET last_seen = ? WHERE device_id = ?",
+		CS__DB_ARGS(CS__DB_I(now), CS__DB_T(d->id)));
 }
 
 int cs__hub_device_online(cs_hub *hub, const char *id, int64_t last_seen)
@@ -404,23 +390,13 @@ int cs__hub_device_revoke(cs_hub *hub, const char *id_text)
 	int64_t now = cs_clock_now();
 	if ((r = cs_store_begin(hub->db)) < 0)
 		goto done;
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "UPDATE devices SET status = 'revoked', revoked_at = ? WHERE device_id = ?")) < 0)
+	if ((r = cs__db_exec(hub->db,
+		     "UPDATE devices SET status = 'revoked', revoked_at = ? WHERE device_id = ?",
+		     CS__DB_ARGS(CS__DB_I(now), CS__DB_T(d.id)))) < 0 ||
+	    (r = cs__db_exec(hub->db,
+		     "INSERT OR IGNORE INTO revoked_serials (serial, revoked_at) VALUES (?, ?)",
+		     CS__DB_ARGS(CS__DB_T(d.serial), CS__DB_I(now)))) < 0)
 		goto fail;
-	cs_stmt_bind_int64(q, 1, now);
-	cs_stmt_bind_text(q, 2, d.id);
-	if ((r = cs_stmt_step(q)) < 0)
-		goto fail;
-	cs_stmt_free(q);
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "INSERT OR IGNORE INTO revoked_serials (serial, revoked_at) VALUES (?, ?)")) < 0)
-		goto fail;
-	cs_stmt_bind_text(q, 1, d.serial);
-	cs_stmt_bind_int64(q, 2, now);
-	if ((r = cs_stmt_step(q)) < 0)
-		goto fail;
-	cs_stmt_free(q);
-	q = NULL;
 	/* its unfinished work: jobs it is the source of fail; as a destination
 	 * it fails and the job settles without it */
 	if ((r = cs_store_prepare(&q, hub->db,
@@ -483,23 +459,14 @@ done:
 
 int cs__hub_admin_add(cs_hub *hub, const char *fingerprint, const char *name)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db,
-		"INSERT OR REPLACE INTO admins (fingerprint, name, created) VALUES (?, ?, ?)");
-	if (r < 0)
-		return r;
-	cs_stmt_bind_text(q, 1, fingerprint);
-	cs_stmt_bind_text(q, 2, name);
-	cs_stmt_bind_int64(q, 3, cs_clock_now());
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	return r < 0 ? r : CS_OK;
+	return cs__db_exec(hub->db,
+		"INSERT OR REPLACE INTO admins (fingerprint, name, created) VALUES (?, ?, ?)",
+		CS__DB_ARGS(CS__DB_T(fingerprint), CS__DB_T(name), CS__DB_I(cs_clock_now())));
 }
 
 int cs__hub_admin_check(cs_hub *hub, const cs_cert *cert)
 {
 	char fp[CS_FINGERPRINT_SIZE];
-	cs_stmt *q = NULL;
 	int r;
 
 	if (cert == NULL)
@@ -509,12 +476,8 @@ int cs__hub_admin_check(cs_hub *hub, const cs_cert *cert)
 			"client certificate is not from this hub's CA");
 	if ((r = cs_cert_fingerprint(fp, cert)) < 0)
 		return r;
-	if ((r = cs_store_prepare(&q, hub->db, "SELECT 1 FROM admins WHERE fingerprint = ?")) < 0)
-		return r;
-	cs_stmt_bind_text(q, 1, fp);
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	if (r < 0)
+	if ((r = cs__db_step(hub->db, "SELECT 1 FROM admins WHERE fingerprint = ?",
+		     CS__DB_ARGS(CS__DB_T(fp)))) < 0)
 		return r;
 	if (r == 0)
 		return cs_error_set(CS_EDENIED, "client certificate is not an administrator's");

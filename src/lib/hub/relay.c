@@ -73,13 +73,8 @@ static char *job_dir(cs_hub *hub, int64_t job)
 
 int64_t cs__relay_stored_bytes(cs_hub *hub)
 {
-	cs_stmt *q = NULL;
-	int64_t v = 0;
-	if (cs_store_prepare(&q, hub->db, "SELECT COALESCE(SUM(size), 0) FROM blobs") < 0)
-		return 0;
-	if (cs_stmt_step(q) == 1)
-		v = cs_stmt_int64(q, 0);
-	cs_stmt_free(q);
+	int64_t v = 0; /* also on error */
+	(void)cs__db_int64(hub->db, &v, "SELECT COALESCE(SUM(size), 0) FROM blobs", NULL, 0);
 	return v;
 }
 
@@ -88,7 +83,6 @@ int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *dat
 {
 	uint64_t records = 0;
 	char *dir = NULL, *path = NULL;
-	cs_stmt *q = NULL;
 	int r;
 
 	if (!cs__relay_name_ok(name))
@@ -102,15 +96,8 @@ int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *dat
 
 	/* quota: what is stored, minus the blob this one replaces */
 	int64_t old = 0;
-	if ((r = cs_store_prepare(&q, hub->db, "SELECT size FROM blobs WHERE job = ? AND name = ?")) < 0)
-		return r;
-	cs_stmt_bind_int64(q, 1, job);
-	cs_stmt_bind_text(q, 2, name);
-	if ((r = cs_stmt_step(q)) == 1)
-		old = cs_stmt_int64(q, 0);
-	cs_stmt_free(q);
-	q = NULL;
-	if (r < 0)
+	if ((r = cs__db_int64(hub->db, &old, "SELECT size FROM blobs WHERE job = ? AND name = ?",
+		     CS__DB_ARGS(CS__DB_I(job), CS__DB_T(name)))) < 0)
 		return r;
 	int64_t stored = cs__relay_stored_bytes(hub);
 	if (stored - old + (int64_t)len > hub->cfg.relay_quota_bytes)
@@ -125,22 +112,13 @@ int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *dat
 		goto done;
 	if ((r = cs_store_begin(hub->db)) < 0)
 		goto done;
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "INSERT OR REPLACE INTO blobs (job, name, size, records) VALUES (?, ?, ?, ?)")) < 0)
-		goto fail;
-	cs_stmt_bind_int64(q, 1, job);
-	cs_stmt_bind_text(q, 2, name);
-	cs_stmt_bind_int64(q, 3, (int64_t)len);
-	cs_stmt_bind_int64(q, 4, (int64_t)records);
-	if ((r = cs_stmt_step(q)) < 0)
-		goto fail;
-	cs_stmt_free(q);
-	q = NULL;
-	if ((r = cs_store_prepare(&q, hub->db, "UPDATE jobs SET updated = ? WHERE id = ?")) < 0)
-		goto fail;
-	cs_stmt_bind_int64(q, 1, cs_clock_now());
-	cs_stmt_bind_int64(q, 2, job);
-	if ((r = cs_stmt_step(q)) < 0 || (r = cs_store_commit(hub->db)) < 0)
+	if ((r = cs__db_exec(hub->db,
+		     "INSERT OR REPLACE INTO blobs (job, name, size, records) VALUES (?, ?, ?, ?)",
+		     CS__DB_ARGS(CS__DB_I(job), CS__DB_T(name), CS__DB_I((int64_t)len),
+			     CS__DB_I((int64_t)records)))) < 0 ||
+	    (r = cs__db_exec(hub->db, "UPDATE jobs SET updated = ? WHERE id = ?",
+		     CS__DB_ARGS(CS__DB_I(cs_clock_now()), CS__DB_I(job)))) < 0 ||
+	    (r = cs_store_commit(hub->db)) < 0)
 		goto fail;
 	*records_out = records;
 	r = CS_OK;
@@ -148,7 +126,6 @@ int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *dat
 fail:
 	cs_store_rollback(hub->db);
 done:
-	cs_stmt_free(q);
 	free(dir);
 	free(path);
 	return r;
@@ -184,18 +161,13 @@ done:
 
 int cs__relay_delete_job(cs_hub *hub, int64_t job)
 {
-	cs_stmt *q = NULL;
 	char *dir = job_dir(hub, job);
 	int r;
 	if (dir == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	/* rows first: a crash afterwards leaves files no row points to, which
 	 * the sweep at the next start removes */
-	if ((r = cs_store_prepare(&q, hub->db, "DELETE FROM blobs WHERE job = ?")) == 0) {
-		cs_stmt_bind_int64(q, 1, job);
-		r = cs_stmt_step(q);
-		cs_stmt_free(q);
-	}
+	r = cs__db_step(hub->db, "DELETE FROM blobs WHERE job = ?", CS__DB_ARGS(CS__DB_I(job)));
 	if (r >= 0)
 		r = cs_fs_remove_tree(dir);
 	if (r < 0)

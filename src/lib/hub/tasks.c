@@ -35,25 +35,15 @@ static void wake_note(cs_hub *hub, const char *device)
 int cs__hub_task_add_tx(cs_hub *hub, const char *device, int64_t job, const char *type,
 	json_t *payload)
 {
-	cs_stmt *q = NULL;
 	char *text = json_dumps(payload, JSON_COMPACT);
 	json_decref(payload);
 	if (text == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
-	int r = cs_store_prepare(&q, hub->db,
+	int r = cs__db_exec(hub->db,
 		"INSERT INTO tasks (device, job, type, payload, state, created) "
-		"VALUES (?, ?, ?, ?, 'queued', ?)");
-	if (r == 0) {
-		cs_stmt_bind_text(q, 1, device);
-		cs_stmt_bind_int64(q, 2, job);
-		cs_stmt_bind_text(q, 3, type);
-		cs_stmt_bind_text(q, 4, text);
-		cs_stmt_bind_int64(q, 5, cs_clock_now());
-		r = cs_stmt_step(q);
-		if (r > 0)
-			r = CS_OK;
-	}
-	cs_stmt_free(q);
+		"VALUES (?, ?, ?, ?, 'queued', ?)",
+		CS__DB_ARGS(CS__DB_T(device), CS__DB_I(job), CS__DB_T(type), CS__DB_T(text),
+			CS__DB_I(cs_clock_now())));
 	free(text);
 	if (r == 0)
 		wake_note(hub, device);
@@ -62,31 +52,17 @@ int cs__hub_task_add_tx(cs_hub *hub, const char *device, int64_t job, const char
 
 int cs__hub_task_done_tx(cs_hub *hub, int64_t job, const char *device, const char *type)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db,
+	return cs__db_exec(hub->db,
 		"UPDATE tasks SET state = 'done' WHERE job = ?1 AND (?2 IS NULL OR device = ?2) "
-		"AND (?3 IS NULL OR type = ?3) AND state != 'done'");
-	if (r < 0)
-		return r;
-	cs_stmt_bind_int64(q, 1, job);
-	cs_stmt_bind_text(q, 2, device);
-	cs_stmt_bind_text(q, 3, type);
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	return r < 0 ? r : CS_OK;
+		"AND (?3 IS NULL OR type = ?3) AND state != 'done'",
+		CS__DB_ARGS(CS__DB_I(job), CS__DB_T(device), CS__DB_T(type)));
 }
 
 int cs__hub_tasks_resume(cs_hub *hub, const char *device)
 {
-	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, hub->db,
-		"UPDATE tasks SET state = 'queued' WHERE device = ? AND state = 'delivered'");
-	if (r < 0)
-		return r;
-	cs_stmt_bind_text(q, 1, device);
-	r = cs_stmt_step(q);
-	cs_stmt_free(q);
-	return r < 0 ? r : CS_OK;
+	return cs__db_exec(hub->db,
+		"UPDATE tasks SET state = 'queued' WHERE device = ? AND state = 'delivered'",
+		CS__DB_ARGS(CS__DB_T(device)));
 }
 
 int cs__hub_task_next(cs_hub *hub, json_t **task_out, const char *device)
@@ -112,33 +88,21 @@ int cs__hub_task_next(cs_hub *hub, json_t **task_out, const char *device)
 	int apply = strcmp(cs_stmt_text(q, 2), "apply") == 0;
 	task = json_loads(cs_stmt_text(q, 3), 0, &err);
 	cs_stmt_free(q);
-	q = NULL;
 	if (task == NULL || json_object_set_new(task, "task", json_integer(id)) < 0) {
 		json_decref(task);
 		return cs_error_set(CS_EDB, "task %lld has a damaged payload", (long long)id);
 	}
 	if ((r = cs_store_begin(hub->db)) < 0)
 		goto done;
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "UPDATE tasks SET state = 'delivered', delivered_at = ? WHERE id = ?")) < 0)
+	if ((r = cs__db_exec(hub->db,
+		     "UPDATE tasks SET state = 'delivered', delivered_at = ? WHERE id = ?",
+		     CS__DB_ARGS(CS__DB_I(now), CS__DB_I(id)))) < 0)
 		goto fail;
-	cs_stmt_bind_int64(q, 1, now);
-	cs_stmt_bind_int64(q, 2, id);
-	if ((r = cs_stmt_step(q)) < 0)
+	if (apply && (r = cs__db_exec(hub->db,
+			      "UPDATE job_dests SET state = 'sending', updated = ? "
+			      "WHERE job = ? AND device = ? AND state = 'queued'",
+			      CS__DB_ARGS(CS__DB_I(now), CS__DB_I(job), CS__DB_T(device)))) < 0)
 		goto fail;
-	cs_stmt_free(q);
-	q = NULL;
-	if (apply) {
-		if ((r = cs_store_prepare(&q, hub->db,
-			     "UPDATE job_dests SET state = 'sending', updated = ? "
-			     "WHERE job = ? AND device = ? AND state = 'queued'")) < 0)
-			goto fail;
-		cs_stmt_bind_int64(q, 1, now);
-		cs_stmt_bind_int64(q, 2, job);
-		cs_stmt_bind_text(q, 3, device);
-		if ((r = cs_stmt_step(q)) < 0)
-			goto fail;
-	}
 	if ((r = cs_store_commit(hub->db)) < 0)
 		goto fail;
 	cs_log(CS_LOG_INFO, "task.delivered", "task=%lld job=%lld device=%s type=%s", (long long)id,
@@ -150,7 +114,6 @@ int cs__hub_task_next(cs_hub *hub, json_t **task_out, const char *device)
 fail:
 	cs_store_rollback(hub->db);
 done:
-	cs_stmt_free(q);
 	json_decref(task);
 	return r;
 }

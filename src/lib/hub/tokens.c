@@ -29,7 +29,6 @@ int cs__hub_token_create(cs_hub *hub, char **text_out, int64_t *expires_out,
 {
 	cs_enroll_token t = {0};
 	char hash[65];
-	cs_stmt *q = NULL;
 	char *text = NULL;
 	int r;
 
@@ -47,14 +46,10 @@ int cs__hub_token_create(cs_hub *hub, char **text_out, int64_t *expires_out,
 		goto done;
 	secret_hash(hash, t.secret);
 	int64_t expires = cs_clock_now() + ttl;
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "INSERT INTO tokens (hash, uses_left, expires, created) VALUES (?, ?, ?, ?)")) < 0)
-		goto done;
-	cs_stmt_bind_text(q, 1, hash);
-	cs_stmt_bind_int64(q, 2, uses);
-	cs_stmt_bind_int64(q, 3, expires);
-	cs_stmt_bind_int64(q, 4, cs_clock_now());
-	if ((r = cs_stmt_step(q)) < 0)
+	if ((r = cs__db_exec(hub->db,
+		     "INSERT INTO tokens (hash, uses_left, expires, created) VALUES (?, ?, ?, ?)",
+		     CS__DB_ARGS(CS__DB_T(hash), CS__DB_I(uses), CS__DB_I(expires),
+			     CS__DB_I(cs_clock_now())))) < 0)
 		goto done;
 	cs_log(CS_LOG_INFO, "token.created", "uses=%lld expires=%lld", (long long)uses,
 		(long long)expires);
@@ -63,7 +58,6 @@ int cs__hub_token_create(cs_hub *hub, char **text_out, int64_t *expires_out,
 	*expires_out = expires;
 	r = CS_OK;
 done:
-	cs_stmt_free(q);
 	cs_free_secret_str(text);
 	cs_enroll_token_clear(&t);
 	return r;
@@ -107,13 +101,9 @@ int cs__hub_token_use_tx(cs_hub *hub, const char *text)
 	}
 	cs_stmt_free(q);
 	q = NULL;
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "UPDATE tokens SET uses_left = uses_left - 1 WHERE hash = ?")) < 0)
+	if ((r = cs__db_exec(hub->db, "UPDATE tokens SET uses_left = uses_left - 1 WHERE hash = ?",
+		     CS__DB_ARGS(CS__DB_T(hash)))) < 0)
 		goto done;
-	cs_stmt_bind_text(q, 1, hash);
-	if ((r = cs_stmt_step(q)) < 0)
-		goto done;
-	r = CS_OK;
 done:
 	cs_wipe(hash, sizeof(hash));
 	cs_stmt_free(q);
