@@ -12,6 +12,8 @@
 
 #define CS_PACK_TARGET (4u << 20) /* a pack is closed once it reaches this size */
 
+struct cs_relay_produce_result;
+
 /* How blobs of a job are stored and fetched. */
 typedef struct cs_relay_io {
 	void *ud;
@@ -21,6 +23,10 @@ typedef struct cs_relay_io {
 	/* Optional: wait until every blob passed to put_blob is stored; the
 	 * first failure of any of them. */
 	int (*flush)(void *ud);
+	/* Optional: header and manifest are stored (flush them first) and the
+	 * packs follow; destinations may start. planned holds to_seq, files,
+	 * records and packs as they will be. */
+	int (*ready)(void *ud, uint64_t job, const struct cs_relay_produce_result *planned);
 	/* Fetch blob name of job into a new heap block (*data, *len). */
 	int (*get_blob)(void *ud, uint64_t job, const char *name, uint8_t **data, size_t *len);
 	/* Optional: a hint that blob name will be fetched soon. */
@@ -53,13 +59,16 @@ typedef struct cs_relay_produce_result {
 	uint64_t records; /* data records uploaded */
 	uint64_t packs;
 	uint64_t bytes;   /* ciphertext bytes uploaded, all blobs */
+	int announced;    /* ready() was called: destinations may have started */
 } cs_relay_produce_result;
 
 /* Source side. Checks every destination certificate (chain to the CA,
  * validity, revocation, device ID), rescans the folder, and uploads one
  * delta for all destinations: entries changed since the smallest history,
- * and only the chunks that became part of the folder after it. Uploads the
- * packs, then the manifest, then the header sealed to every destination. */
+ * and only the chunks that became part of the folder after it. The manifest
+ * is planned from the index alone, so the manifest and the header (sealed to
+ * every destination) are uploaded first, then io->ready is called, then the
+ * packs follow; a file that changed since the scan fails the job then. */
 CS_EXTERN int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *folder,
 	uint64_t job, const cs_relay_self *self, const cs_relay_dest *dests, size_t ndests,
 	const cs_relay_io *io);

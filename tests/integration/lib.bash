@@ -89,6 +89,11 @@ agent_kill() {
 # job_state ID: prints the job's overall state.
 job_state() { hub job show "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 
+# job_uploaded ID: true once the source has stored every blob of the job.
+job_uploaded() {
+  hub job show "$1" --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("uploaded") else 1)'
+}
+
 job_wait() {
   local id=$1 secs=${2:-120} st
   local end=$((SECONDS + secs))

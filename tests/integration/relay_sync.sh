@@ -37,7 +37,7 @@ t_check "(a) C's tree equals A's (content, mode, mtime)" trees_equal "$S" "$T_DI
 agent_kill C
 echo "second $MARKER" >> "$S/a/b/c/notes.txt"
 job=$(hub sync --folder docs --from "$ID_A" --to "$ID_C")
-t_wait 60 bash -c "ls '$HUB_DATA/blobs/$job/header' >/dev/null 2>&1"
+t_wait 60 job_uploaded "$job"
 t_check "(b) blobs for the held job are on the hub" test -s "$HUB_DATA/blobs/$job/header"
 t_check "(b) the marker appears nowhere in the hub's data directory" \
   bash -c "! grep -r -a -q '$MARKER' '$HUB_DATA'"
@@ -68,7 +68,7 @@ t_check "(d) nothing applied after the tampered chunk" trees_equal "$T_DIR/C-bef
 agent_kill C
 echo "third" >> "$S/a/b/c/notes.txt"; for i in 1 2 3; do echo "more $i" > "$S/a/new-$i.txt"; done
 job=$(hub sync --folder docs --from "$ID_A" --to "$ID_C")
-t_wait 60 bash -c "ls '$HUB_DATA/blobs/$job/header' >/dev/null 2>&1"
+t_wait 60 job_uploaded "$job"
 python3 - "$HUB_DATA/blobs/$job/p0" <<'PY'
 import sys, struct
 p = sys.argv[1]; b = open(p, 'rb').read(); recs = []; o = 0
@@ -86,9 +86,9 @@ t_check "(d) nothing applied after reordering" trees_equal "$T_DIR/C-before" "$T
 # (d) a pack taken from another session.
 agent_kill C
 job1=$(hub sync --folder docs --from "$ID_A" --to "$ID_C")
-t_wait 60 bash -c "ls '$HUB_DATA/blobs/$job1/header' >/dev/null 2>&1"
+t_wait 60 job_uploaded "$job1"
 job2=$(hub sync --folder docs --from "$ID_A" --to "$ID_C")
-t_wait 60 bash -c "ls '$HUB_DATA/blobs/$job2/header' >/dev/null 2>&1"
+t_wait 60 job_uploaded "$job2"
 cp "$HUB_DATA/blobs/$job2/p0" "$HUB_DATA/blobs/$job1/p0"
 agent_start C
 st1=$(job_wait "$job1" 60)

@@ -8,6 +8,15 @@
 #include <certsync/log.h>
 #include "agent_internal.h"
 
+int cs__agent_not_ready(const cs_http_resp *resp, int64_t *waited_ms)
+{
+	if (resp->status != 503 || *waited_ms >= CS_AGENT_NOT_READY_MAX_MS)
+		return 0;
+	usleep(CS_AGENT_NOT_READY_POLL_MS * 1000);
+	*waited_ms += CS_AGENT_NOT_READY_POLL_MS;
+	return 1;
+}
+
 int cs__agent_status_error(long status, const cs_http_resp *resp, const char *what)
 {
 	char msg[512];
@@ -67,6 +76,24 @@ static int blob_flush(void *ud)
 	return cs__transfers_flush(ag->transfers);
 }
 
+/* Header and manifest are stored: tell the hub, which starts the
+ * destinations while our packs follow. */
+static int blob_ready(void *ud, uint64_t job, const cs_relay_produce_result *planned)
+{
+	cs_agent *ag = ud;
+	char path[96];
+	int r = cs__transfers_flush(ag->transfers);
+	if (r < 0)
+		return r;
+	json_t *body = json_pack("{sIsIsIsIsI}", "to_seq", (json_int_t)planned->to_seq,
+		"records", (json_int_t)planned->records, "packs", (json_int_t)planned->packs,
+		"bytes", (json_int_t)planned->bytes, "files", (json_int_t)planned->files);
+	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/ready", (unsigned long long)job);
+	r = cs__agent_call(NULL, NULL, ag, "POST", path, body, 30000);
+	json_decref(body);
+	return r;
+}
+
 static void blob_prefetch(void *ud, uint64_t job, const char *name)
 {
 	cs_agent *ag = ud;
@@ -83,6 +110,7 @@ static int blob_get(void *ud, uint64_t job, const char *name, uint8_t **data, si
 		return r;
 	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/blobs/%s", (unsigned long long)job, name);
 	r = CS_ENET;
+	int64_t waited = 0;
 	for (int attempt = 0; attempt < 8 && !ag->stop; attempt++) {
 		cs_http_resp resp = {0};
 		if (attempt)
@@ -92,6 +120,11 @@ static int blob_get(void *ud, uint64_t job, const char *name, uint8_t **data, si
 			*data = resp.body;
 			*len = resp.len;
 			return CS_OK;
+		}
+		if (r == 0 && cs__agent_not_ready(&resp, &waited)) {
+			cs_http_resp_clear(&resp);
+			attempt--;
+			continue;
 		}
 		if (r == 0)
 			r = cs__agent_status_error(resp.status, &resp, path);
@@ -124,6 +157,7 @@ void cs__agent_relay_io(cs_relay_io *io, cs_agent *ag)
 	io->put_blob = blob_put;
 	io->flush = blob_flush;
 	io->prefetch = blob_prefetch;
+	io->ready = blob_ready;
 	io->get_blob = blob_get;
 	io->progress = report_progress;
 }

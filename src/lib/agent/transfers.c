@@ -50,6 +50,7 @@ static int transfer_one(cs__transfers *t, cs_httpc *c, struct transfer *x)
 {
 	char path[128];
 	int r = CS_ENET;
+	int64_t waited = 0;
 	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/blobs/%s", (unsigned long long)x->job, x->name);
 	for (int attempt = 0; attempt < 8 && !t->ag->stop; attempt++) {
 		cs_http_resp resp = {0};
@@ -60,6 +61,11 @@ static int transfer_one(cs__transfers *t, cs_httpc *c, struct transfer *x)
 		else
 			r = cs_httpc_request(&resp, c, "PUT", path, "application/octet-stream", x->data,
 				x->len, CS_AGENT_JSON_MAX, 120000);
+		if (r == 0 && x->is_get && cs__agent_not_ready(&resp, &waited)) {
+			cs_http_resp_clear(&resp);
+			attempt--;
+			continue;
+		}
 		if (r == 0 && (resp.status < 200 || resp.status > 299))
 			r = cs__agent_status_error(resp.status, &resp, path);
 		if (r == 0 && x->is_get) {

@@ -130,7 +130,7 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	}
 	if (strcmp(src, d->id) != 0)
 		cs__hub_reply_error(hub, req, 403, "denied", "only the job's source may upload");
-	else if (strcmp(state, "producing") != 0)
+	else if (cs__hub_job_uploading(hub, job) != 1)
 		cs__hub_reply_error(hub, req, 409, "state", "job %lld is %s; uploads are closed",
 			(long long)job, state);
 	else {
@@ -172,7 +172,13 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	}
 	if (strcmp(src, d->id) != 0 && cs__hub_job_is_dest(hub, job, d->id) != 1)
 		cs__hub_reply_error(hub, req, 403, "denied", "not a party to job %lld", (long long)job);
-	else if ((r = cs__relay_open(hub, &fd, &size, job, name)) < 0)
+	else if ((r = cs__relay_open(hub, &fd, &size, job, name)) == CS_ENOTFOUND &&
+		 name[0] == 'p' && cs__hub_job_uploading(hub, job) == 1) {
+		/* The destination is ahead of the source: ask it to come back. */
+		cs_http_req_add_header(req, "Retry-After", "1");
+		cs__hub_reply_error(hub, req, 503, "not_ready", "blob %s of job %lld is not uploaded yet",
+			name, (long long)job);
+	} else if (r < 0)
 		cs__hub_reply_cs_error(hub, req, r);
 	else {
 		hub->m.blob_bytes_sent += size;
@@ -189,8 +195,9 @@ static void job_post(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	int r;
 	int is_produced = strcmp(verb, "produced") == 0, is_failed = strcmp(verb, "failed") == 0;
 	int is_progress = strcmp(verb, "progress") == 0, is_ack = strcmp(verb, "ack") == 0;
+	int is_ready = strcmp(verb, "ready") == 0;
 
-	if (!is_produced && !is_failed && !is_progress && !is_ack) {
+	if (!is_produced && !is_ready && !is_failed && !is_progress && !is_ack) {
 		cs__hub_reply_error(hub, req, 404, "not_found", "no such resource");
 		return;
 	}
@@ -211,10 +218,11 @@ static void job_post(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	}
 	size_t len;
 	const char *text = cs__hub_body(req, &len);
-	if (is_produced) {
+	if (is_produced || is_ready) {
 		struct cs__produced p;
 		if ((r = cs__parse_produced(&p, text, len)) < 0 ||
-		    (r = cs__hub_job_produced(hub, job, d->id, &p)) < 0)
+		    (r = is_ready ? cs__hub_job_ready(hub, job, d->id, &p)
+				  : cs__hub_job_produced(hub, job, d->id, &p)) < 0)
 			goto fail;
 	} else if (is_failed) {
 		struct cs__failed_body f;

@@ -19,7 +19,7 @@
 #include "hub/hub_internal.h"
 
 #define JOB_COLS "id, folder, source, state, reason, created, updated, to_seq, records, " \
-	"packs, bytes, files, bytes_uploaded"
+	"packs, bytes, files, bytes_uploaded, uploaded"
 
 static int step_done(cs_stmt *q)
 {
@@ -325,14 +325,52 @@ static int check_uploads(cs_hub *hub, int64_t job, int64_t packs, int64_t *recor
 	return CS_OK;
 }
 
-int cs__hub_job_produced(cs_hub *hub, int64_t job, const char *source,
-	const struct cs__produced *p)
+int cs__hub_job_uploading(cs_hub *hub, int64_t job)
+{
+	int64_t open = 0;
+	int r = cs__db_int64(hub->db, &open,
+		"SELECT state = 'producing' OR (state = 'delivering' AND uploaded = 0) FROM jobs WHERE id = ?",
+		CS__DB_ARGS(CS__DB_I(job)));
+	return r < 0 ? r : open != 0;
+}
+
+/* Queue the apply tasks of every open destination (inside a transaction). */
+static int queue_applies_tx(cs_hub *hub, int64_t job, const char *folder, const char *src,
+	const char *src_pem, int64_t to_seq, json_t *blobs)
+{
+	cs_stmt *q = NULL;
+	int r = cs_store_prepare(&q, hub->db,
+		"SELECT device, history FROM job_dests WHERE job = ? AND state IN ('queued','sending')"
+		" ORDER BY device");
+	if (r < 0)
+		return r;
+	cs_stmt_bind_int64(q, 1, job);
+	while ((r = cs_stmt_step(q)) == 1) {
+		json_t *t = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:O}", "type", "apply",
+			"job", (json_int_t)job, "folder", folder, "source", src,
+			"source_certificate", src_pem, "history", (json_int_t)cs_stmt_int64(q, 1),
+			"to_seq", (json_int_t)to_seq, "blobs", blobs);
+		if (t == NULL) {
+			r = cs_error_set(CS_ENOMEM, "out of memory");
+			break;
+		}
+		if ((r = cs__hub_task_add_tx(hub, cs_stmt_text(q, 0), job, "apply", t)) < 0)
+			break;
+	}
+	cs_stmt_free(q);
+	return r < 0 ? r : CS_OK;
+}
+
+/* The two steps of a source's report. "ready" (early): header and
+ * manifest are stored, destinations may start while packs still arrive.
+ * "produced" (final): every pack is stored. A source may skip "ready". */
+static int job_report(cs_hub *hub, int64_t job, const char *source, const struct cs__produced *p,
+	int ready)
 {
 	char *state = NULL, *folder = NULL;
 	char src[CS_DEVICE_ID_SIZE];
 	char *src_pem = NULL;
 	json_t *blobs = NULL;
-	cs_stmt *q = NULL;
 	int64_t records = 0, bytes = 0;
 	int r;
 
@@ -342,57 +380,51 @@ int cs__hub_job_produced(cs_hub *hub, int64_t job, const char *source,
 		r = cs_error_set(CS_EDENIED, "only the job's source may do this");
 		goto done;
 	}
-	if (strcmp(state, "delivering") == 0 || strcmp(state, "done") == 0) {
+	int uploading = cs__hub_job_uploading(hub, job);
+	if (uploading < 0) {
+		r = uploading;
+		goto done;
+	}
+	int delivering = strcmp(state, "delivering") == 0;
+	if ((delivering && (ready || !uploading)) || strcmp(state, "done") == 0) {
 		r = CS_OK; /* a retry after a lost reply */
 		goto done;
 	}
-	if (strcmp(state, "producing") != 0) {
+	if (!delivering && strcmp(state, "producing") != 0) {
 		r = cs_error_set(CS_ESTATE, "job %lld is %s", (long long)job, state);
 		goto done;
 	}
-	if ((r = check_uploads(hub, job, p->packs, &records, &bytes)) < 0)
+	if ((r = check_uploads(hub, job, ready ? 0 : p->packs, &records, &bytes)) < 0)
 		goto done;
-	if (p->records != records)
+	if (!ready && p->records != records)
 		cs_log(CS_LOG_WARN, "job.records_mismatch", "job=%lld declared=%lld counted=%lld",
 			(long long)job, (long long)p->records, (long long)records);
-	if ((r = cert_of(hub, &src_pem, src)) < 0 || (r = blobs_json(hub, &blobs, job)) < 0)
-		goto done;
 
 	int64_t now = cs_clock_now();
 	if ((r = cs_store_begin(hub->db)) < 0)
 		goto done;
 	if ((r = cs__db_exec(hub->db,
-		     "UPDATE jobs SET state = 'delivering', to_seq = ?, records = ?, packs = ?, "
-		     "bytes = ?, files = ?, bytes_uploaded = ?, updated = ? WHERE id = ?",
-		     CS__DB_ARGS(CS__DB_I(p->to_seq), CS__DB_I(records), CS__DB_I(p->packs),
-			     CS__DB_I(p->bytes), CS__DB_I(p->files), CS__DB_I(bytes), CS__DB_I(now),
-			     CS__DB_I(job)))) < 0 ||
-	    (r = cs__hub_task_done_tx(hub, job, src, "produce")) < 0)
+		     "UPDATE jobs SET state = 'delivering', uploaded = ?, to_seq = ?, records = ?, "
+		     "packs = ?, bytes = ?, files = ?, bytes_uploaded = ?, updated = ? WHERE id = ?",
+		     CS__DB_ARGS(CS__DB_I(!ready), CS__DB_I(p->to_seq), CS__DB_I(ready ? p->records : records),
+			     CS__DB_I(p->packs), CS__DB_I(p->bytes), CS__DB_I(p->files), CS__DB_I(bytes),
+			     CS__DB_I(now), CS__DB_I(job)))) < 0)
 		goto fail;
-	if ((r = cs_store_prepare(&q, hub->db,
-		     "SELECT device, history FROM job_dests WHERE job = ? AND state IN ('queued','sending')"
-		     " ORDER BY device")) < 0)
+	/* The produce task stays open until every pack is stored: a source
+	 * that restarts before then is asked again. */
+	if (!ready && (r = cs__hub_task_done_tx(hub, job, src, "produce")) < 0)
 		goto fail;
-	cs_stmt_bind_int64(q, 1, job);
-	while ((r = cs_stmt_step(q)) == 1) {
-		json_t *t = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:O}", "type", "apply",
-			"job", (json_int_t)job, "folder", folder, "source", src,
-			"source_certificate", src_pem, "history", (json_int_t)cs_stmt_int64(q, 1),
-			"to_seq", (json_int_t)p->to_seq, "blobs", blobs);
-		if (t == NULL) {
-			r = cs_error_set(CS_ENOMEM, "out of memory");
-			goto fail;
-		}
-		if ((r = cs__hub_task_add_tx(hub, cs_stmt_text(q, 0), job, "apply", t)) < 0)
+	if (!delivering) {
+		if ((r = cert_of(hub, &src_pem, src)) < 0 || (r = blobs_json(hub, &blobs, job)) < 0 ||
+		    (r = queue_applies_tx(hub, job, folder, src, src_pem, p->to_seq, blobs)) < 0)
 			goto fail;
 	}
-	if (r < 0)
-		goto fail;
 	/* every destination may have failed meanwhile (revoked) */
 	if ((r = cs__hub_job_settle_tx(hub, job)) < 0 || (r = cs_store_commit(hub->db)) < 0)
 		goto fail;
-	cs_log(CS_LOG_INFO, "job.produced", "job=%lld to_seq=%lld records=%lld packs=%lld bytes=%lld",
-		(long long)job, (long long)p->to_seq, (long long)records, (long long)p->packs,
+	cs_log(CS_LOG_INFO, ready ? "job.ready" : "job.produced",
+		"job=%lld to_seq=%lld records=%lld packs=%lld bytes=%lld", (long long)job,
+		(long long)p->to_seq, (long long)(ready ? p->records : records), (long long)p->packs,
 		(long long)bytes);
 	cs__hub_wake_flush(hub);
 	r = CS_OK;
@@ -401,12 +433,22 @@ fail:
 	cs_store_rollback(hub->db);
 	cs__hub_wake_discard(hub);
 done:
-	cs_stmt_free(q);
 	json_decref(blobs);
 	free(src_pem);
 	free(state);
 	free(folder);
 	return r;
+}
+
+int cs__hub_job_ready(cs_hub *hub, int64_t job, const char *source, const struct cs__produced *p)
+{
+	return job_report(hub, job, source, p, 1);
+}
+
+int cs__hub_job_produced(cs_hub *hub, int64_t job, const char *source,
+	const struct cs__produced *p)
+{
+	return job_report(hub, job, source, p, 0);
 }
 
 int cs__hub_job_fail_tx(cs_hub *hub, int64_t job, const char *reason)
@@ -695,14 +737,16 @@ static int job_json_row(cs_hub *hub, json_t **out, cs_stmt *row)
 	}
 	if (r < 0)
 		goto done;
-	*out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	*out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}",
 		"job", (json_int_t)id, "folder", cs_stmt_text(row, 1), "source", cs_stmt_text(row, 2),
 		"state", state, "reason", cs_stmt_text(row, 4),
 		"created", (json_int_t)cs_stmt_int64(row, 5), "updated", (json_int_t)cs_stmt_int64(row, 6),
 		"to_seq", (json_int_t)cs_stmt_int64(row, 7), "records", (json_int_t)records,
 		"packs", (json_int_t)cs_stmt_int64(row, 9), "bytes", (json_int_t)cs_stmt_int64(row, 10),
 		"files", (json_int_t)cs_stmt_int64(row, 11),
-		"bytes_uploaded", (json_int_t)bytes_uploaded, "destinations", dests);
+		"bytes_uploaded", (json_int_t)bytes_uploaded,
+		"uploaded", strcmp(state, "producing") != 0 && cs_stmt_int64(row, 13) != 0,
+		"destinations", dests);
 	dests = NULL;
 	r = *out ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
 done:

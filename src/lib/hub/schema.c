@@ -107,6 +107,9 @@ const char *const cs__hub_schema[] = {
 	"  last_used_ms INTEGER NOT NULL,"
 	"  remote TEXT NOT NULL);"
 	"CREATE INDEX console_sessions_user ON console_sessions(user_name);",
+	/* 3: destinations may start while the source still uploads packs:
+	 * 0 between "ready" and "produced", 1 otherwise */
+	"ALTER TABLE jobs ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 1;",
 };
 
 const size_t cs__hub_schema_count = sizeof(cs__hub_schema) / sizeof(cs__hub_schema[0]);

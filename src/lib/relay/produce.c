@@ -27,10 +27,20 @@ struct producer {
 	struct cs_chunk_table sent; /* chunk hash -> record index */
 	cs_buf *pack;
 	uint64_t next_record;
-	uint64_t pack_first;
-	uint32_t pack_records;
 	uint8_t *plain;
 	cs_relay_produce_result *res;
+	/* The plan: every record to send, in record order, and where its
+	 * bytes are; built from the index before any file is read. */
+	struct planned *plan;
+	size_t nplan, cap_plan;
+	uint64_t plan_pack_bytes; /* sealed bytes of the pack being planned */
+};
+
+struct planned {
+	size_t entry;  /* manifest entry whose file holds the chunk */
+	uint64_t offset;
+	uint32_t len;
+	uint8_t hash[32];
 };
 
 static int put_blob(struct producer *p, const char *name, const uint8_t *data, size_t len)
@@ -42,22 +52,15 @@ static int put_blob(struct producer *p, const char *name, const uint8_t *data, s
 	return CS_OK;
 }
 
-static int flush_pack(struct producer *p)
+static int upload_pack(struct producer *p, size_t k)
 {
 	char name[32];
-	if (p->pack_records == 0)
-		return CS_OK;
-	snprintf(name, sizeof(name), "p%zu", p->m.npacks);
+	snprintf(name, sizeof(name), "p%zu", k);
 	int r = put_blob(p, name, cs_buf_ptr(p->pack), cs_buf_len(p->pack));
-	if (r < 0)
-		return r;
-	if ((r = cs_manifest_add_pack(&p->m, p->pack_first, p->pack_records)) < 0)
-		return r;
-	p->res->packs++;
+	if (r == 0)
+		p->res->packs++;
 	cs_buf_reset(p->pack);
-	p->pack_first = p->next_record;
-	p->pack_records = 0;
-	return CS_OK;
+	return r;
 }
 
 /* Seal one record into a pack buffer: u32 length, then ciphertext + tag. */
@@ -91,9 +94,21 @@ static int read_chunk(struct producer *p, int fd, const char *path, const cs_chu
 	return CS_OK;
 }
 
-static int add_file(struct producer *p, const cs_file_entry *e, cs_manifest_entry *me)
+/* Close the pack being planned once it holds CS_PACK_TARGET bytes. */
+static int plan_pack_close(struct producer *p)
 {
-	int fd = -1, r = CS_OK;
+	uint64_t first = p->m.npacks ? p->m.packs[p->m.npacks - 1].first_record +
+		p->m.packs[p->m.npacks - 1].nrecords : 0;
+	if (p->next_record == first)
+		return CS_OK;
+	p->plan_pack_bytes = 0;
+	return cs_manifest_add_pack(&p->m, first, (uint32_t)(p->next_record - first));
+}
+
+/* Decide, for each chunk of a file, whether it travels (and as which
+ * record) or is already held by every destination. */
+static int plan_file(struct producer *p, const cs_file_entry *e, cs_manifest_entry *me)
+{
 	for (size_t i = 0; i < e->nchunks; i++) {
 		const cs_chunk_ref *c = &e->chunks[i];
 		cs_manifest_chunk *mc = &me->chunks[i];
@@ -106,41 +121,75 @@ static int add_file(struct producer *p, const cs_file_entry *e, cs_manifest_entr
 		}
 		/* Chunks that were already part of the folder at the smallest
 		 * history are held by every destination. */
-		r = cs_index_chunk_seq(&seq, p->ix, p->folder, c->hash);
+		int r = cs_index_chunk_seq(&seq, p->ix, p->folder, c->hash);
 		if (r == CS_OK && seq <= p->from) {
 			mc->record = CS_RECORD_NONE;
 			continue;
 		}
 		if (r < 0 && r != CS_ENOTFOUND)
-			goto done;
-		if (fd < 0) {
+			return r;
+		if (p->nplan == p->cap_plan) {
+			size_t n = p->cap_plan ? p->cap_plan * 2 : 1024;
+			struct planned *q = realloc(p->plan, n * sizeof(*q));
+			if (q == NULL)
+				return cs_error_set(CS_ENOMEM, "out of memory");
+			p->plan = q;
+			p->cap_plan = n;
+		}
+		struct planned *pl = &p->plan[p->nplan++];
+		pl->entry = p->m.nentries;
+		pl->offset = c->offset;
+		pl->len = c->len;
+		memcpy(pl->hash, c->hash, 32);
+		rec = p->next_record++;
+		if ((r = cs_chunk_table_put(&p->sent, c->hash, rec)) < 0)
+			return r;
+		mc->record = rec;
+		p->plan_pack_bytes += 4 + (uint64_t)c->len + CS_RECORD_TAG_LEN;
+		if (p->plan_pack_bytes >= CS_PACK_TARGET && (r = plan_pack_close(p)) < 0)
+			return r;
+	}
+	return CS_OK;
+}
+
+/* Read, check, seal and upload every planned record, pack by pack. A file
+ * that changed since the scan fails the job: its chunks no longer match. */
+static int send_records(struct producer *p)
+{
+	int fd = -1, r = CS_OK;
+	size_t open_entry = SIZE_MAX, pack = 0;
+	for (size_t i = 0; i < p->nplan && r == 0; i++) {
+		const struct planned *pl = &p->plan[i];
+		const char *path = p->m.entries[pl->entry].path;
+		if (pl->entry != open_entry) {
 			char *full = NULL;
-			if (asprintf(&full, "%s/%s", p->root, e->path) < 0) {
+			if (fd >= 0)
+				close(fd);
+			if (asprintf(&full, "%s/%s", p->root, path) < 0) {
+				fd = -1;
 				r = cs_error_set(CS_ENOMEM, "out of memory");
-				goto done;
+				break;
 			}
 			fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			free(full);
+			open_entry = pl->entry;
 			if (fd < 0) {
-				r = cs_error_set(CS_ECONFLICT, "%s vanished while it was being sent", e->path);
-				goto done;
+				r = cs_error_set(CS_ECONFLICT, "%s vanished while it was being sent", path);
+				break;
 			}
 		}
-		if ((r = read_chunk(p, fd, e->path, c)) < 0)
-			goto done;
-		rec = p->next_record++;
-		if ((r = seal_into(p->pack, &p->sk, CS_RECORD_DATA, rec, p->plain, c->len)) < 0)
-			goto done;
-		if ((r = cs_chunk_table_put(&p->sent, c->hash, rec)) < 0)
-			goto done;
-		mc->record = rec;
-		p->pack_records++;
+		cs_chunk_ref c = {{0}, pl->offset, pl->len};
+		memcpy(c.hash, pl->hash, 32);
+		if ((r = read_chunk(p, fd, path, &c)) < 0 ||
+		    (r = seal_into(p->pack, &p->sk, CS_RECORD_DATA, i, p->plain, pl->len)) < 0)
+			break;
 		p->res->records++;
-		if (cs_buf_len(p->pack) >= CS_PACK_TARGET && (r = flush_pack(p)) < 0)
-			goto done;
+		const cs_manifest_pack *mp = &p->m.packs[pack];
+		if (i + 1 == mp->first_record + mp->nrecords) {
+			r = upload_pack(p, pack);
+			pack++;
+		}
 	}
-	r = CS_OK;
-done:
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -167,7 +216,7 @@ static int add_entry(void *ud, const cs_file_entry *e)
 		me.chunks = calloc(e->nchunks, sizeof(*me.chunks));
 		if (me.chunks == NULL)
 			return cs_error_set(CS_ENOMEM, "out of memory");
-		if ((r = add_file(p, e, &me)) < 0) {
+		if ((r = plan_file(p, e, &me)) < 0) {
 			free(me.chunks);
 			return r;
 		}
@@ -281,7 +330,7 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 		goto done;
 	if ((r = cs_index_changes_since(ix, folder, p.from, add_entry, &p)) < 0)
 		goto done;
-	if ((r = flush_pack(&p)) < 0)
+	if ((r = plan_pack_close(&p)) < 0)
 		goto done;
 	res->files = p.m.nentries;
 
@@ -317,7 +366,20 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 	if ((r = cs_envelope_seal(&sealed, &sealed_len, hdr_plain, hdr_len, self->key, self->cert,
 		     recips, ndests)) < 0)
 		goto done;
-	r = put_blob(&p, "header", sealed, sealed_len);
+	/* Header and manifest first: with them stored, destinations can
+	 * start while the packs are still on their way. */
+	if ((r = put_blob(&p, "header", sealed, sealed_len)) < 0)
+		goto done;
+	if (io->ready) {
+		res->records = p.next_record; /* announced; counted again as sent */
+		res->packs = p.m.npacks;
+		r = io->ready(io->ud, job, res);
+		res->records = res->packs = 0;
+		if (r < 0)
+			goto done;
+		res->announced = 1;
+	}
+	r = send_records(&p);
 	if (io->flush) {
 		int fr = io->flush(io->ud);
 		if (r == 0)
@@ -342,6 +404,7 @@ done:
 	if (r < 0 && io->flush)
 		io->flush(io->ud); /* never leave uploads running past a failure */
 	cs_buf_free(p.pack);
+	free(p.plan);
 	free(p.plain);
 	free(p.root);
 	return r;
