@@ -89,7 +89,14 @@ static int blob_ready(void *ud, uint64_t job, const cs_relay_produce_result *pla
 		"records", (json_int_t)planned->records, "packs", (json_int_t)planned->packs,
 		"bytes", (json_int_t)planned->bytes, "files", (json_int_t)planned->files);
 	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/ready", (unsigned long long)job);
-	r = cs__agent_call(NULL, NULL, ag, "POST", path, body, 30000);
+	/* Retried like a blob: if the hub restarts here, giving up would make
+	 * us produce a second session for an announced job. */
+	for (int attempt = 0; attempt < 8 && !ag->stop; attempt++) {
+		if (attempt)
+			sleep(attempt < 4 ? 1u << (attempt - 1) : 8);
+		if ((r = cs__agent_call(NULL, NULL, ag, "POST", path, body, 30000)) != CS_ENET)
+			break;
+	}
 	json_decref(body);
 	return r;
 }

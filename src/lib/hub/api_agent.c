@@ -133,6 +133,11 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	else if (cs__hub_job_uploading(hub, job) != 1)
 		cs__hub_reply_error(hub, req, 409, "state", "job %lld is %s; uploads are closed",
 			(long long)job, state);
+	else if (name[0] != 'p' && strcmp(state, "producing") != 0)
+		/* Destinations may already hold this session's header: a second
+		 * session (a source that restarted) must not replace it. */
+		cs__hub_reply_error(hub, req, 409, "state", "job %lld was announced; its %s cannot "
+			"change", (long long)job, name);
 	else {
 		const uint8_t *body = cs_http_req_body(req, &len);
 		if (len > CS__HUB_BLOB_MAX)
