@@ -240,6 +240,32 @@ fi
 r=$(c -X POST --cert "$HUB_DATA/admin/admin.crt" --key "$HUB_DATA/admin/admin.key" -d '{"address":"127.0.0.1:1"}' "$URL/v1/admin/devices/discover")
 t_check "discover of an unreachable address: 502 JSON" [ "$(status "$r")" = 502 ]
 
+# --- pipelined delivery: destinations start at "ready" while packs follow
+JOB2=$(admin sync --folder photos --from "$ID_A" --to "$ID_B")
+r=$(c "${A[@]}" "$URL/v1/agent/poll?wait=5")
+t_check "source gets the second produce task" [ "$(body "$r" | jget '["job"]')" = "$JOB2" ]
+up2() { c "${A[@]}" -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "$URL/v1/agent/jobs/$JOB2/blobs/$1"; }
+up2 header header.bin >/dev/null; up2 manifest manifest.bin >/dev/null
+r=$(c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "bytes": 0, "files": 1}' "$URL/v1/agent/jobs/$JOB2/ready")
+t_check "ready with header and manifest: 200" [ "$(status "$r")" = 200 ]
+r=$(c "${B[@]}" "$URL/v1/agent/poll?wait=5")
+t_check "the destination gets its apply task before the packs exist" [ "$(body "$r" | jget '["job"]')" = "$JOB2" ]
+r=$(c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/p0")
+t_check "a pack not uploaded yet: 503 not_ready" [ "$(status "$r")" = 503 ]
+t_check "... code not_ready" [ "$(body "$r" | jget '["code"]')" = not_ready ]
+r=$(up2 header header.bin)
+t_check "the header of an announced job cannot change: 409" [ "$(status "$r")" = 409 ]
+t_check "job shows uploaded false" [ "$(admin job show "$JOB2" --json | jget '["uploaded"]')" = False ]
+r=$(up2 p0 p0.bin)
+t_check "packs still upload after ready: 201" [ "$(status "$r")" = 201 ]
+r=$(c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/p0")
+t_check "then the destination gets it: 200" [ "$(status "$r")" = 200 ]
+r=$(c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "bytes": 10, "files": 1}' "$URL/v1/agent/jobs/$JOB2/produced")
+t_check "produced after ready: 200" [ "$(status "$r")" = 200 ]
+t_check "job shows uploaded true" [ "$(admin job show "$JOB2" --json | jget '["uploaded"]')" = True ]
+r=$(up2 p1 p1.bin)
+t_check "uploads close at produced: 409" [ "$(status "$r")" = 409 ]
+
 admin device revoke "$ID_G" >/dev/null
 r=$(c "${G[@]}" "$URL/v1/agent/self")
 t_check "revoked device: 403" [ "$(status "$r")" = 403 ]
