@@ -7,9 +7,12 @@
  *
  *   DATA/hub.json            configuration (listen, public_address,
  *                            relay_quota_bytes, blob_ttl_s, console_idle_s,
- *                            console_max_s)
+ *                            console_max_s, account_token_ttl_s,
+ *                            account_window_s, account_key_rotate_s)
  *   DATA/hub.db              registry, tokens, folders, jobs, tasks, history,
- *                            console users (argon2id hashes) and sessions
+ *                            console users (argon2id hashes) and sessions,
+ *                            sync accounts (verifiers), their token keys and
+ *                            their encrypted records
  *   DATA/ca/                 the hub CA (ca.key 0600, ca.crt, ca.serial)
  *   DATA/crl.pem             the current CRL (regenerated at start and on
  *                            every revocation)
@@ -58,6 +61,50 @@ CS_EXTERN int cs_hub_init(const char *data_dir, const struct cs_hub_init_options
  * Opens only the database, so it may run while the hub serves. */
 CS_EXTERN int cs_hub_console_password_set(const char *data_dir, const char *user,
 	const char *password);
+
+/* ---- sync accounts (PROTOCOL.md §11) ----
+ *
+ * These open only the database, so they may run while one or more hub
+ * processes serve the same data directory; a change takes effect at the
+ * next request (a disabled account is refused at its next call). */
+
+/* Add the sync account name (1..64 of a-z A-Z 0-9 . _ @ -) with password:
+ * at least 12 characters (UTF-8), at most 1024 bytes. The hub stores a
+ * random 16-byte salt, the argon2id cost and the SCRAM verifier (StoredKey,
+ * ServerKey) derived from argon2id(password, salt, t_cost passes, m_kib KiB,
+ * 1 lane); never the password. Runs argon2id here, in the caller's process
+ * (it costs m_kib of memory), never on a hub's event loop. t_cost 0 and
+ * m_kib 0 take the defaults (3 passes, 65536 KiB); otherwise t_cost is
+ * 1..16 and m_kib 8..2097152. CS_EINVAL for a bad name, password or cost;
+ * CS_EEXISTS when the name is taken; CS_ENOTFOUND when data_dir holds no
+ * hub. */
+CS_EXTERN int cs_hub_account_add(const char *data_dir, const char *name, const char *password,
+	uint32_t t_cost, uint32_t m_kib);
+
+/* One account as cs_hub_account_list shows it. Strings are borrowed for
+ * the duration of the callback. */
+struct cs_hub_account_info {
+	int64_t id;
+	const char *name;
+	int disabled;
+	int64_t created;    /* unix seconds */
+	uint32_t t_cost;    /* argon2id passes */
+	uint32_t m_kib;     /* argon2id memory, KiB */
+	int64_t collections;
+	int64_t records;    /* live records (not deleted) */
+	int64_t bytes;      /* payload bytes held, deleted records included */
+};
+
+/* Call fn(ud, info) for every account of the hub at data_dir, by name.
+ * Stops at fn's first non-zero return value, which is then returned. */
+CS_EXTERN int cs_hub_account_list(const char *data_dir,
+	int (*fn)(void *ud, const struct cs_hub_account_info *info), void *ud);
+
+/* Disable (disabled 1) or enable (0) the account name. A disabled account
+ * cannot log in (403 account_disabled after a correct password) and every
+ * sealed call with a token issued before is refused (403); its records are
+ * kept. CS_ENOTFOUND when there is no such account. */
+CS_EXTERN int cs_hub_account_set_disabled(const char *data_dir, const char *name, int disabled);
 
 /* Open the hub in data_dir and bind its listening socket. listen_override
  * (may be NULL) replaces hub.json's "listen"; port 0 picks a free port.

@@ -138,4 +138,15 @@ CS_EXTERN void cs_index_rollback(cs_index *ix);
 /* 1 when path is acceptable as an index path (see above), else 0. */
 CS_EXTERN int cs_index_path_valid(const char *path);
 
+/* ---- writing synced files (shared by the sync engines) ---- */
+
+/* The name a local edit is kept under when a synced change replaces it:
+ * "<dir/stem>.sync-conflict-<UTC yyyymmdd-hhmmss>-<first 7 characters of
+ * device_id><.ext>", into out (size n). full is the file's path. */
+CS_EXTERN void cs_conflict_name(char *out, size_t n, const char *full, const char *device_id);
+
+/* Set a file's modification time (ns since the epoch) through fd, or
+ * through full when fd < 0 (without following a symlink). */
+CS_EXTERN int cs_file_set_mtime(int fd, const char *full, int64_t mtime_ns);
+
 #endif

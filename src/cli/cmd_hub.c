@@ -1,6 +1,7 @@
 /* certsync hub: create and run a hub, and set the console password — the
  * commands that work on the data directory itself. The admin client
  * commands, which talk to a running hub, live in cmd_hub_admin.c. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,32 +210,93 @@ static int read_hidden(char *buf, size_t n, const char *prompt)
 }
 
 /* The new password from path ("-": standard input): the whole content but
- * one trailing newline, without NUL bytes. *out is malloc'd (wipe it). */
+ * one trailing newline, without NUL bytes. *out is malloc'd (wipe it).
+ * Read as a stream, not by the file's size, so that a pipe or a process
+ * substitution (--password-file <(pass show hub)) works. */
 static int read_password_file(char **out, const char *path)
 {
+	int from_stdin = strcmp(path, "-") == 0;
+	FILE *fp = from_stdin ? stdin : fopen(path, "rb");
 	uint8_t *data = NULL;
 	size_t len = 0;
-	if (strcmp(path, "-") == 0) {
-		if ((data = malloc(PASSWORD_READ_MAX + 1)) == NULL)
-			return cli_fail("out of memory");
-		len = fread(data, 1, PASSWORD_READ_MAX + 1, stdin);
-		if (len > PASSWORD_READ_MAX) {
-			cs_freezero(data, PASSWORD_READ_MAX + 1);
-			return cli_usage_error("the password on standard input is too long");
-		}
-		data[len] = '\0';
-	} else if (cs_fs_read_all(&data, &len, path, PASSWORD_READ_MAX) < 0) {
-		return cli_fail("cannot read %s", path);
+	int err = 0;
+
+	if (fp == NULL) {
+		fprintf(stderr, "certsync: cannot read %s: %s\n", path, strerror(errno));
+		return 1;
 	}
+	if ((data = malloc(PASSWORD_READ_MAX + 1)) != NULL) {
+		len = fread(data, 1, PASSWORD_READ_MAX + 1, fp);
+		err = ferror(fp) ? errno : 0;
+	}
+	if (!from_stdin)
+		fclose(fp);
+	if (data == NULL)
+		return cli_fail("out of memory");
+	if (err != 0) {
+		cs_freezero(data, PASSWORD_READ_MAX + 1);
+		fprintf(stderr, "certsync: cannot read %s: %s\n", from_stdin ? "standard input" : path,
+			strerror(err));
+		return 1;
+	}
+	if (len > PASSWORD_READ_MAX) {
+		cs_freezero(data, PASSWORD_READ_MAX + 1);
+		return cli_usage_error("the password in %s is too long",
+			from_stdin ? "standard input" : path);
+	}
+	data[len] = '\0';
 	if (len > 0 && data[len - 1] == '\n')
 		data[--len] = '\0';
 	if (len > 0 && data[len - 1] == '\r')
 		data[--len] = '\0';
 	if (strlen((char *)data) != len) {
-		cs_freezero(data, len);
+		cs_freezero(data, PASSWORD_READ_MAX + 1);
 		return cli_usage_error("the password must not contain NUL bytes");
 	}
 	*out = (char *)data;
+	return 0;
+}
+
+int hub_read_new_password(char **out, const char *file, const char *what)
+{
+	char *pw = NULL;
+	int rc;
+	*out = NULL;
+	if (file != NULL) {
+		if ((rc = read_password_file(&pw, file)) != 0)
+			return rc;
+	} else {
+		if (!isatty(STDIN_FILENO))
+			return cli_usage_error("standard input is not a terminal; give --password-file");
+		char a[PASSWORD_READ_MAX], b[PASSWORD_READ_MAX], prompt[128];
+		snprintf(prompt, sizeof(prompt), "new %s password: ", what);
+		if (read_hidden(a, sizeof(a), prompt) != 0 || read_hidden(b, sizeof(b), "again: ") != 0) {
+			cs_wipe(a, sizeof(a));
+			cs_wipe(b, sizeof(b));
+			return cli_usage_error("no password given");
+		}
+		int same = strcmp(a, b) == 0;
+		cs_wipe(b, sizeof(b));
+		if (!same) {
+			cs_wipe(a, sizeof(a));
+			return cli_usage_error("the two passwords differ; nothing changed");
+		}
+		pw = strdup(a);
+		cs_wipe(a, sizeof(a));
+		if (pw == NULL)
+			return cli_fail("out of memory");
+	}
+	/* checked by the library too; here for a usage error (exit 2) rather
+	 * than a failure */
+	size_t chars = 0;
+	for (const char *p = pw; *p; p++)
+		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	if (chars < 12) {
+		cs_free_secret_str(pw);
+		return cli_usage_error("%s %s password needs at least 12 characters",
+			strchr("aeiou", what[0]) ? "an" : "a", what);
+	}
+	*out = pw;
 	return 0;
 }
 
@@ -256,41 +318,10 @@ static int hub_admin_password(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	if (npos != 0)
 		return cli_usage_error("hub admin password takes no arguments");
-	const char *file = cli_get(opts, "password-file");
 	char *pw = NULL;
-	int rc = 0;
-	if (file != NULL) {
-		if ((rc = read_password_file(&pw, file)) != 0)
-			return rc;
-	} else {
-		if (!isatty(STDIN_FILENO))
-			return cli_usage_error("standard input is not a terminal; give --password-file");
-		char a[PASSWORD_READ_MAX], b[PASSWORD_READ_MAX];
-		if (read_hidden(a, sizeof(a), "new console password: ") != 0 ||
-		    read_hidden(b, sizeof(b), "again: ") != 0) {
-			cs_wipe(a, sizeof(a));
-			cs_wipe(b, sizeof(b));
-			return cli_usage_error("no password given");
-		}
-		int same = strcmp(a, b) == 0;
-		cs_wipe(b, sizeof(b));
-		if (!same) {
-			cs_wipe(a, sizeof(a));
-			return cli_usage_error("the two passwords differ; nothing changed");
-		}
-		pw = strdup(a);
-		cs_wipe(a, sizeof(a));
-		if (pw == NULL)
-			return cli_fail("out of memory");
-	}
-	/* checked here too, for a usage error (exit 2) rather than a failure */
-	size_t chars = 0;
-	for (const char *p = pw; *p; p++)
-		chars += ((unsigned char)*p & 0xc0) != 0x80;
-	if (chars < 12) {
-		cs_free_secret_str(pw);
-		return cli_usage_error("a console password needs at least 12 characters");
-	}
+	int rc = hub_read_new_password(&pw, cli_get(opts, "password-file"), "console");
+	if (rc != 0)
+		return rc;
 	char *dir = hub_data_dir(opts);
 	if (cs_hub_console_password_set(dir, cli_get(opts, "user"), pw) < 0)
 		rc = cli_fail("hub admin password");
@@ -318,6 +349,7 @@ static const struct cli_command hub_commands[] = {
 	{"sync", hub_cmd_sync, "start a sync job from a source to destinations"},
 	{"job", hub_cmd_job, "show and follow sync jobs"},
 	{"admin", hub_admin, "web console users (set a password)"},
+	{"account", hub_cmd_account, "sync accounts: add, list, disable, enable"},
 	{NULL, NULL, NULL},
 };
 

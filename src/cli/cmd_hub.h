@@ -32,10 +32,21 @@ int hub_job_watch(cs_httpc *c, long long job, int json);
 /* Print one job as a table (or JSON). */
 void hub_job_print(json_t *job, int json);
 
+/* A new password for what ("console", "account"): from file ('-':
+ * standard input; everything but one trailing newline) or, when file is
+ * NULL, asked twice on the terminal without echo. At least 12 characters.
+ * On success *out is malloc'd (free with cs_free_secret_str) and 0 is
+ * returned; otherwise the message is printed and the exit status (1 or 2)
+ * returned. */
+int hub_read_new_password(char **out, const char *file, const char *what);
+
 /* Subcommands in cmd_hub_admin.c. */
 int hub_cmd_token(int argc, char **argv);
 int hub_cmd_device(int argc, char **argv);
 int hub_cmd_sync(int argc, char **argv);
 int hub_cmd_job(int argc, char **argv);
+
+/* certsync hub account (cmd_hub_account.c). */
+int hub_cmd_account(int argc, char **argv);
 
 #endif

@@ -5,4 +5,6 @@ int cmd_hub(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_folder(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 #endif

@@ -18,6 +18,8 @@ static const struct cli_command commands[] = {
 	{"device", cmd_device, "this device's identity and enrollment"},
 	{"folder", cmd_folder, "folders this device carries"},
 	{"agent", cmd_agent, "run the device agent (answers and applies sync jobs)"},
+	{"account", cmd_account, "log this device in to an account (account sync)"},
+	{"sync", cmd_sync, "sync a folder with the account (account sync)"},
 	{"version", cmd_version, "print the version"},
 	{NULL, NULL, NULL},
 };

@@ -147,6 +147,11 @@ int cs_base64_decode(uint8_t **out, size_t *outlen, const char *text, size_t max
 				return cs_error_set(CS_EMALFORMED, "invalid base64 character");
 			}
 		}
+		/* the bits a padded group does not use must be zero: one text per value */
+		if ((pad == 2 && (v[1] & 0x0f) != 0) || (pad == 1 && (v[2] & 0x03) != 0)) {
+			free(o);
+			return cs_error_set(CS_EMALFORMED, "base64 text has non-zero padding bits");
+		}
 		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
 		o[k++] = (uint8_t)(w >> 16);
 		if (pad < 2)

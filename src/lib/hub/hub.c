@@ -75,10 +75,13 @@ static void config_clear(struct cs_hub_config *c)
 
 static int config_save(const char *path, const struct cs_hub_config *c)
 {
-	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "listen", c->listen,
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "listen", c->listen,
 		"public_address", c->public_address, "relay_quota_bytes", (json_int_t)c->relay_quota_bytes,
 		"blob_ttl_s", (json_int_t)c->blob_ttl_s, "console_idle_s", (json_int_t)c->console_idle_s,
-		"console_max_s", (json_int_t)c->console_max_s);
+		"console_max_s", (json_int_t)c->console_max_s,
+		"account_token_ttl_s", (json_int_t)c->account_token_ttl_s,
+		"account_window_s", (json_int_t)c->account_window_s,
+		"account_key_rotate_s", (json_int_t)c->account_key_rotate_s);
 	if (j == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	char *text = json_dumps(j, JSON_INDENT(2));
@@ -113,6 +116,9 @@ static int config_load(struct cs_hub_config *out, const char *path)
 	c.blob_ttl_s = CS__HUB_DEFAULT_TTL;
 	c.console_idle_s = CS__CONSOLE_IDLE_DEFAULT_S;
 	c.console_max_s = CS__CONSOLE_MAX_DEFAULT_S;
+	c.account_token_ttl_s = CS__ACCT_TTL_DEFAULT_S;
+	c.account_window_s = CS__ACCT_WINDOW_DEFAULT_S;
+	c.account_key_rotate_s = CS__ACCT_ROTATE_DEFAULT_S;
 	if ((r = cs__json_str(&listen, j, "listen", 1, CS__HUB_TEXT_MAX)) < 0 ||
 	    (r = cs__json_str(&pub, j, "public_address", 0, CS__HUB_TEXT_MAX)) < 0 ||
 	    (r = cs__json_int(&c.relay_quota_bytes, j, "relay_quota_bytes", 0, 0, INT64_MAX)) < 0 ||
@@ -120,7 +126,13 @@ static int config_load(struct cs_hub_config *out, const char *path)
 	    (r = cs__json_int(&c.console_idle_s, j, "console_idle_s", 0, 1,
 		     CS__CONSOLE_TIME_MAX_S)) < 0 ||
 	    (r = cs__json_int(&c.console_max_s, j, "console_max_s", 0, 1,
-		     CS__CONSOLE_TIME_MAX_S)) < 0) {
+		     CS__CONSOLE_TIME_MAX_S)) < 0 ||
+	    (r = cs__json_int(&c.account_token_ttl_s, j, "account_token_ttl_s", 0,
+		     CS__ACCT_TTL_MIN_S, CS__ACCT_TTL_MAX_S)) < 0 ||
+	    (r = cs__json_int(&c.account_window_s, j, "account_window_s", 0, CS__ACCT_WINDOW_MIN_S,
+		     CS__ACCT_WINDOW_MAX_S)) < 0 ||
+	    (r = cs__json_int(&c.account_key_rotate_s, j, "account_key_rotate_s", 0,
+		     CS__ACCT_ROTATE_MIN_S, CS__ACCT_ROTATE_MAX_S)) < 0) {
 		cs_error_wrap("%s", path);
 		goto done;
 	}
@@ -309,6 +321,9 @@ int cs_hub_init(const char *data_dir, const struct cs_hub_init_options *o)
 	c.blob_ttl_s = o->blob_ttl_s > 0 ? o->blob_ttl_s : CS__HUB_DEFAULT_TTL;
 	c.console_idle_s = CS__CONSOLE_IDLE_DEFAULT_S;
 	c.console_max_s = CS__CONSOLE_MAX_DEFAULT_S;
+	c.account_token_ttl_s = CS__ACCT_TTL_DEFAULT_S;
+	c.account_window_s = CS__ACCT_WINDOW_DEFAULT_S;
+	c.account_key_rotate_s = CS__ACCT_ROTATE_DEFAULT_S;
 	if (c.listen == NULL || c.public_address == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
@@ -439,6 +454,9 @@ void cs__hub_maintain(cs_hub *hub)
 		cs_log(CS_LOG_ERROR, "hub.crl_failed", "error=\"%s\"", cs_error_last());
 	if (cs__console_sessions_expire(hub, cs_clock_now_ms()) < 0)
 		cs_log(CS_LOG_ERROR, "hub.sessions_expire_failed", "error=\"%s\"", cs_error_last());
+	if (cs__acct_fail_expire(hub->db, cs_clock_now_ms()) < 0)
+		cs_log(CS_LOG_ERROR, "hub.account_failures_expire_failed", "error=\"%s\"",
+			cs_error_last());
 	/* forget discovered devices nobody confirmed */
 	(void)cs__db_step(hub->db, "DELETE FROM pending WHERE created < ?",
 		CS__DB_ARGS(CS__DB_I(now - CS__HUB_PENDING_TTL_S)));
@@ -505,7 +523,9 @@ int cs_hub_open(cs_hub **out, const char *data_dir, const char *listen_override)
 		.listen = listen,
 		.cert_path = cert,
 		.key_path = key,
-		.max_body = CS__HUB_BLOB_MAX,
+		/* the larger of a blob and a sealed account upload; each
+		 * handler applies its own, smaller limit */
+		.max_body = CS__HUB_BODY_MAX,
 		.max_headers = 16u << 10,
 		/* longer than the longest poll, so idle-timeout never cuts one */
 		.timeout_s = CS__HUB_POLL_MAX_S + 30,
@@ -518,6 +538,7 @@ int cs_hub_open(cs_hub **out, const char *data_dir, const char *listen_override)
 	cs__hub_api_agent_routes(hub);
 	cs__hub_api_admin_routes(hub);
 	cs__hub_console_routes(hub);
+	cs__hub_api_account_routes(hub);
 	if ((r = cs_httpd_every(hub->httpd, TICK_MS, tick, hub)) < 0 ||
 	    (r = cs_httpd_every(hub->httpd, MAINTAIN_MS, maintain, hub)) < 0)
 		goto done;
@@ -569,12 +590,14 @@ void cs_hub_free(cs_hub *hub)
 	cs__hub_async_free(hub);
 	cs__hub_waiters_free(hub);
 	cs__console_free(hub);
+	cs__hub_account_free(hub);
 	cs_httpd_free(hub->httpd);
 	cs_store_close(hub->db);
 	cs_ca_free(hub->ca);
 	free(hub->ca_pem);
 	free(hub->crl_pem);
 	free(hub->wake);
+	cs__acct_cache_clear(&hub->acct);
 	config_clear(&hub->cfg);
 	free(hub->public_address);
 	free(hub->url);

@@ -10,6 +10,7 @@
  * that announces it.
  */
 #include <jansson.h>
+#include <certsync/account.h>
 #include <certsync/httpd.h>
 #include <certsync/hub.h>
 #include <certsync/identity.h>
@@ -18,6 +19,11 @@
 
 /* ---- limits (PROTOCOL.md §1; those of request bodies are in hub_parse.h) ---- */
 #define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob */
+/* a sealed account upload (hub_parse.h) in its frame */
+#define CS__HUB_ACCT_FRAME_MAX (CS__HUB_ACCT_UPLOAD_MAX + CS_ACCT_FRAME_OVERHEAD)
+/* the largest request body the HTTPS server reads at all */
+#define CS__HUB_BODY_MAX \
+	(CS__HUB_ACCT_FRAME_MAX > CS__HUB_BLOB_MAX ? CS__HUB_ACCT_FRAME_MAX : CS__HUB_BLOB_MAX)
 #define CS__HUB_RECORD_MIN 17              /* 1 byte + 16-byte tag */
 #define CS__HUB_RECORD_MAX ((4u << 20) + 16)
 #define CS__HUB_LEASE_S 600                /* a delivered task is handed out again after */
@@ -32,6 +38,17 @@
 #define CS__CONSOLE_IDLE_DEFAULT_S (30 * 60)   /* a session ends this long after its last request */
 #define CS__CONSOLE_MAX_DEFAULT_S (12 * 3600)  /* and this long after the login at most */
 #define CS__CONSOLE_TIME_MAX_S (366ll * 86400) /* largest console_idle_s / console_max_s */
+/* account sync (PROTOCOL.md §11): hub.json defaults and ranges */
+#define CS__ACCT_TTL_DEFAULT_S 3600           /* account_token_ttl_s */
+#define CS__ACCT_TTL_MIN_S 300                /* >= a ticket's life, so keys outlive tickets */
+#define CS__ACCT_TTL_MAX_S (30ll * 86400)
+#define CS__ACCT_WINDOW_DEFAULT_S 300         /* account_window_s */
+#define CS__ACCT_WINDOW_MIN_S 1
+#define CS__ACCT_WINDOW_MAX_S 3600
+#define CS__ACCT_ROTATE_DEFAULT_S 86400       /* account_key_rotate_s */
+#define CS__ACCT_ROTATE_MIN_S 60
+#define CS__ACCT_ROTATE_MAX_S (366ll * 86400)
+#define CS__ACCT_TICKET_S 120                 /* a login ticket's life */
 
 struct cs_hub_config {
 	char *listen;
@@ -40,6 +57,9 @@ struct cs_hub_config {
 	int64_t blob_ttl_s;
 	int64_t console_idle_s;
 	int64_t console_max_s;
+	int64_t account_token_ttl_s;
+	int64_t account_window_s;
+	int64_t account_key_rotate_s;
 };
 
 /* A long poll kept open until a task arrives or it times out. */
@@ -79,7 +99,34 @@ struct cs__metrics {
 	uint64_t blob_bytes_sent;
 	uint64_t chunk_records_received;
 	uint64_t blob_uploads;
+	/* account sync */
+	uint64_t acct_logins_ok, acct_logins_failed, acct_logins_disabled;
+	uint64_t acct_requests;       /* sealed calls that passed authentication */
+	uint64_t acct_refused;        /* sealed calls refused before their body was read */
+	uint64_t acct_records_written;
+	uint64_t acct_bytes_received; /* record payload bytes written */
+	uint64_t acct_bytes_sent;     /* record payload bytes answered */
 };
+
+/* One account token key (PROTOCOL.md §11.1). */
+struct cs__acct_key {
+	uint32_t kid;
+	int64_t created; /* unix seconds */
+	uint8_t key[CS_ACCT_KEY_LEN];
+};
+
+/* What a hub process remembers of the shared store's account keys: the
+ * token keys (ascending kid) as last read, and the secret behind the salts
+ * of unknown accounts. Every hub process sharing hub.db has its own. */
+struct cs__acct_cache {
+	struct cs__acct_key *keys;
+	size_t nkeys;
+	int have_secret;
+	uint8_t secret[CS_ACCT_KEY_LEN];
+};
+
+/* A failed account login whose 401 waits out its delay (api_account.c). */
+struct cs__acct_delay;
 
 struct cs_hub {
 	char *data_dir;
@@ -105,6 +152,10 @@ struct cs_hub {
 	int verifying;   /* password checks running on worker threads */
 	int login_poll;  /* a timer collecting finished checks is armed */
 	struct cs__throttle throttle;
+	/* account sync: token keys, and failed logins waiting for their 401 */
+	struct cs__acct_cache acct;
+	struct cs__acct_delay *acct_delays;
+	unsigned acct_ndelays;
 };
 
 /* ---- one-shot statements (db.c) ---- */
@@ -374,6 +425,105 @@ void cs__throttle_ok(struct cs__throttle *t, const char *remote);
  * now_ms: a new attempt then is refused without looking at the password. */
 int cs__throttle_busy(const struct cs__throttle *t, const char *remote, int64_t now_ms);
 
+/* ---- accounts (accounts.c; PROTOCOL.md §11) ---- */
+
+/* One account row. Free of secrets in the sense that matters (the hub
+ * never holds a password), but the verifier lets whoever has it pose as
+ * the hub to the account's devices: wiped by cs__acct_clear. */
+struct cs__account {
+	int64_t id;
+	char name[CS_ACCT_NAME_MAX + 1];
+	cs_acct_kdf kdf;
+	uint8_t stored_key[CS_ACCT_KEY_LEN];
+	uint8_t server_key[CS_ACCT_KEY_LEN];
+	int disabled;
+	int64_t created;
+};
+void cs__acct_clear(struct cs__account *a);
+
+/* Add account name with the given verifier (computed by the caller from
+ * the salted password). CS_EINVAL for a bad name or KDF parameters,
+ * CS_EEXISTS when the name is taken. */
+int cs__acct_add(cs_store *db, const char *name, const cs_acct_kdf *kdf,
+	const uint8_t stored_key[CS_ACCT_KEY_LEN], const uint8_t server_key[CS_ACCT_KEY_LEN]);
+/* Look an account up by name or by id. CS_ENOTFOUND. */
+int cs__acct_get(cs_store *db, struct cs__account *out, const char *name);
+int cs__acct_get_id(cs_store *db, struct cs__account *out, int64_t id);
+/* Disable (1) or enable (0) an account. CS_ENOTFOUND. */
+int cs__acct_set_disabled(cs_store *db, const char *name, int disabled);
+/* CS_OK when account id exists under name and is enabled, CS_EDENIED when
+ * it is disabled or gone, negative on a database error. */
+int cs__acct_check_active(cs_store *db, int64_t id, const char *name);
+/* Call fn for every account, by name; stops at fn's first non-zero return,
+ * which is returned. */
+int cs__acct_list(cs_store *db, int (*fn)(void *ud, const struct cs_hub_account_info *a),
+	void *ud);
+
+/* The token key to seal with now: the newest in the store unless it is
+ * rotate_s old or older, in which case a new one is added (in an IMMEDIATE
+ * transaction that looks again, so that of two hub processes noticing at
+ * once only one adds a key). Adding a key also deletes every key older
+ * than the newest one that is ttl_s old: a key is last used when the next
+ * one appears, so once that one is ttl_s old, every token sealed under the
+ * key has expired. Copied into *out (wipe it after use). */
+int cs__acct_key_current(cs_store *db, struct cs__acct_cache *c, struct cs__acct_key *out,
+	int64_t now, int64_t rotate_s, int64_t ttl_s);
+/* The token key kid into *out. A kid newer than every cached one makes the
+ * cache read the store again (another hub process may have added it).
+ * CS_ENOTFOUND when the store does not hold it. */
+int cs__acct_key_find(cs_store *db, struct cs__acct_cache *c, struct cs__acct_key *out,
+	uint32_t kid);
+/* Forget and wipe the cache. */
+void cs__acct_cache_clear(struct cs__acct_cache *c);
+
+/* The salt shown for an unknown account name: HMAC of the name under a
+ * secret kept in the store (made on first use), so it is the same on every
+ * hub process, every time, and tells a probe nothing. */
+int cs__acct_fake_salt(cs_store *db, struct cs__acct_cache *c, uint8_t salt[CS_ACCT_SALT_LEN],
+	const char *name);
+
+/* Failed logins by account name, in the store so that every hub process
+ * counts them: the delay before the 401 starts at 250 ms and doubles with
+ * each failure up to 8 s; 15 minutes without one start afresh. */
+#define CS__ACCT_FAIL_FIRST_MS 250
+#define CS__ACCT_FAIL_MAX_MS 8000
+#define CS__ACCT_FAIL_FORGET_MS (15 * 60 * 1000)
+/* Count a failure of name at now_ms (wall clock) and return its delay. */
+int cs__acct_fail(cs_store *db, int64_t *delay_ms, const char *name, int64_t now_ms);
+/* A successful login: forget name's failures. */
+int cs__acct_fail_reset(cs_store *db, const char *name);
+/* Forget failures quiet since now_ms - 15 min (housekeeping). */
+int cs__acct_fail_expire(cs_store *db, int64_t now_ms);
+
+/* Records (PROTOCOL.md §11.5). Each builds the JSON answer in *out (new
+ * reference) and adds the payload bytes it holds to *bytes (may be NULL).
+ *
+ * changes: records of collection with version > since in version order,
+ * at most limit, stopping before max_bytes of payload (but never before
+ * the first record); "version" and the records come from one snapshot. */
+int cs__acct_changes(cs_store *db, json_t **out, uint64_t *bytes, int64_t account,
+	const char *collection, int64_t since, int64_t limit, size_t max_bytes);
+/* get: the records among ids[0..n) that exist (deleted ones as
+ * tombstones), in the order asked, stopping before max_bytes of payload
+ * (never before the first) with "more": true. */
+int cs__acct_get_records(cs_store *db, json_t **out, uint64_t *bytes, int64_t account,
+	const char *collection, const char *const *ids, size_t n, size_t max_bytes);
+/* upload: in one IMMEDIATE transaction, check every precondition; when all
+ * hold, give each record the collection's next version in request order
+ * and write it: CS_OK with {"versions", "version"}. When any fails,
+ * nothing is written: CS_ECONFLICT with {"conflicts", "version"} in *out. */
+int cs__acct_upload(cs_store *db, json_t **out, int64_t account, const char *collection,
+	const struct cs__acct_upload_rec *recs, size_t n);
+
+/* Largest payload of a changes or get answer (PROTOCOL.md §11.5). */
+#define CS__ACCT_ANSWER_BYTES (16u << 20)
+
+/* ---- account HTTP (api_account.c) ---- */
+
+/* Answer failed logins still waiting out their delay with 503 and free
+ * them (closing). */
+void cs__hub_account_free(cs_hub *hub);
+
 /* ---- console HTTP (console.c) ---- */
 
 /* 1 when req carries a cs_session cookie (it then authenticates by it). */
@@ -423,6 +573,7 @@ void cs__hub_api_public_routes(cs_hub *hub);
 void cs__hub_api_agent_routes(cs_hub *hub);
 void cs__hub_api_admin_routes(cs_hub *hub);
 void cs__hub_console_routes(cs_hub *hub);
+void cs__hub_api_account_routes(cs_hub *hub);
 /* GET /metrics (metrics.c). */
 void cs__hub_metrics(cs_http_req *req, void *ud);
 /* POST /v1/admin/devices/discover[/{pending}/confirm] (discover.c). */

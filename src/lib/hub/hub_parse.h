@@ -19,6 +19,7 @@
  *   - unknown members are ignored (PROTOCOL.md §1).
  */
 #include <jansson.h>
+#include <certsync/account.h>
 #include <certsync/common.h>
 #include <certsync/identity.h>
 
@@ -149,6 +150,88 @@ struct cs__login_body {
 };
 int cs__parse_login(struct cs__login_body *out, const char *text, size_t len);
 void cs__login_body_clear(struct cs__login_body *b);
+
+/* ---- account sync (PROTOCOL.md §11; parse_account.c) ---- */
+
+/* Limits. Login bodies come before any authentication, so they are small;
+ * the sealed bodies are checked against these once the frame has been
+ * authenticated (the frame itself is bounded by the same limit plus
+ * CS_ACCT_FRAME_OVERHEAD before anything is decrypted). */
+#define CS__HUB_ACCT_LOGIN_MAX (4u << 10)        /* login/start, login/finish */
+#define CS__HUB_ACCT_JSON_MAX (1u << 20)         /* changes, get, whoami (plaintext) */
+#define CS__HUB_ACCT_UPLOAD_MAX ((8u << 20) + (64u << 10)) /* upload plaintext: one 6 MiB
+                                                    payload in base64 and the JSON around it */
+#define CS__HUB_ACCT_NAME_MAX 128                /* collection names and record ids */
+#define CS__HUB_ACCT_BATCH_MAX 1000              /* records or ids in one call */
+#define CS__HUB_ACCT_PAYLOAD_MAX (6u << 20)      /* one record's payload, decoded */
+#define CS__HUB_ACCT_VERSION_MAX (INT64_C(1) << 53) /* versions stay exact in any JSON reader */
+
+/* 1 when s is a collection name or record id: 1..128 of A-Z a-z 0-9 . _ : - */
+int cs__acct_name_ok(const char *s);
+
+/* POST /v1/account/login/start: the account name checked with
+ * cs_acct_name_valid, the device ID in its canonical printed form (the
+ * auth message carries it as sent, so another spelling is refused rather
+ * than normalised), the client nonce decoded from 36 hex digits. */
+struct cs__acct_start_body {
+	char account[CS_ACCT_NAME_MAX + 1];
+	char device[CS_DEVICE_ID_SIZE];
+	uint8_t cnonce[CS_ACCT_NONCE_LEN];
+};
+int cs__parse_acct_start(struct cs__acct_start_body *out, const char *text, size_t len);
+
+/* POST /v1/account/login/finish: the ticket's text (not opened here) and
+ * the proof decoded from 64 hex digits. Wipe with cs_wipe after use. */
+struct cs__acct_finish_body {
+	char ticket[CS_ACCT_TOKEN_MAX + 1];
+	uint8_t proof[CS_ACCT_KEY_LEN];
+};
+int cs__parse_acct_finish(struct cs__acct_finish_body *out, const char *text, size_t len);
+
+/* POST /v1/account/records/changes: since 0..2^53 (default 0), limit
+ * 1..1000 (default 1000). */
+struct cs__acct_changes_body {
+	char collection[CS__HUB_ACCT_NAME_MAX + 1];
+	int64_t since, limit;
+};
+int cs__parse_acct_changes(struct cs__acct_changes_body *out, const char *text, size_t len);
+
+/* POST /v1/account/records/get: ids[0..n), n <= 1000, each a valid id and
+ * none twice. ids point into root; ids is malloc'd; _clear frees both. */
+struct cs__acct_get_body {
+	json_t *root;
+	char collection[CS__HUB_ACCT_NAME_MAX + 1];
+	const char **ids;
+	size_t n;
+};
+int cs__parse_acct_get(struct cs__acct_get_body *out, const char *text, size_t len);
+void cs__acct_get_body_clear(struct cs__acct_get_body *b);
+
+/* One record of an upload: if_version -1 when absent (unconditional);
+ * payload (malloc'd, decoded from base64, at most 6 MiB) is required
+ * unless deleted, and refused with deleted. */
+struct cs__acct_upload_rec {
+	const char *id;
+	int64_t if_version;
+	int deleted;
+	uint8_t *payload;
+	size_t len;
+};
+
+/* POST /v1/account/records/upload: recs[0..n), n <= 1000, no id twice;
+ * bytes is the sum of the payload lengths. _clear frees everything. */
+struct cs__acct_upload_body {
+	json_t *root;
+	char collection[CS__HUB_ACCT_NAME_MAX + 1];
+	struct cs__acct_upload_rec *recs;
+	size_t n;
+	size_t bytes;
+};
+int cs__parse_acct_upload(struct cs__acct_upload_body *out, const char *text, size_t len);
+void cs__acct_upload_body_clear(struct cs__acct_upload_body *b);
+
+/* POST /v1/account/whoami: any JSON object (its members are ignored). */
+int cs__parse_acct_whoami(const char *text, size_t len);
 
 /* ---- member accessors used by the parsers (json.c) ---- */
 

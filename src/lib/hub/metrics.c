@@ -87,6 +87,38 @@ void cs__hub_metrics(cs_http_req *req, void *ud)
 	put(b, "# HELP certsync_hub_relay_quota_bytes The relay quota.\n"
 		"# TYPE certsync_hub_relay_quota_bytes gauge\n"
 		"certsync_hub_relay_quota_bytes %lld\n", (long long)hub->cfg.relay_quota_bytes);
+	put(b, "# HELP certsync_hub_account_logins_total Account logins finished by this process, "
+		"by result.\n# TYPE certsync_hub_account_logins_total counter\n");
+	put(b, "certsync_hub_account_logins_total{result=\"ok\"} %llu\n",
+		(unsigned long long)hub->m.acct_logins_ok);
+	put(b, "certsync_hub_account_logins_total{result=\"failed\"} %llu\n",
+		(unsigned long long)hub->m.acct_logins_failed);
+	put(b, "certsync_hub_account_logins_total{result=\"disabled\"} %llu\n",
+		(unsigned long long)hub->m.acct_logins_disabled);
+	put(b, "# HELP certsync_hub_account_requests_total Sealed account calls, by whether they "
+		"passed authentication.\n# TYPE certsync_hub_account_requests_total counter\n");
+	put(b, "certsync_hub_account_requests_total{result=\"ok\"} %llu\n",
+		(unsigned long long)hub->m.acct_requests);
+	put(b, "certsync_hub_account_requests_total{result=\"refused\"} %llu\n",
+		(unsigned long long)hub->m.acct_refused);
+	put(b, "# HELP certsync_hub_account_records_written_total Account records written "
+		"(deletions included).\n# TYPE certsync_hub_account_records_written_total counter\n"
+		"certsync_hub_account_records_written_total %llu\n",
+		(unsigned long long)hub->m.acct_records_written);
+	put(b, "# HELP certsync_hub_account_bytes_received_total Record payload bytes written.\n"
+		"# TYPE certsync_hub_account_bytes_received_total counter\n"
+		"certsync_hub_account_bytes_received_total %llu\n",
+		(unsigned long long)hub->m.acct_bytes_received);
+	put(b, "# HELP certsync_hub_account_bytes_sent_total Record payload bytes answered.\n"
+		"# TYPE certsync_hub_account_bytes_sent_total counter\n"
+		"certsync_hub_account_bytes_sent_total %llu\n",
+		(unsigned long long)hub->m.acct_bytes_sent);
+	put(b, "# HELP certsync_hub_accounts Sync accounts by state.\n"
+		"# TYPE certsync_hub_accounts gauge\n");
+	put(b, "certsync_hub_accounts{state=\"active\"} %lld\n",
+		(long long)count(hub, "SELECT COUNT(*) FROM accounts WHERE disabled = 0", NULL));
+	put(b, "certsync_hub_accounts{state=\"disabled\"} %lld\n",
+		(long long)count(hub, "SELECT COUNT(*) FROM accounts WHERE disabled = 1", NULL));
 	cs_http_reply(req, 200, "text/plain; version=0.0.4", cs_buf_ptr(b), cs_buf_len(b));
 	cs_buf_free(b);
 }

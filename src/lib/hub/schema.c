@@ -110,6 +110,46 @@ const char *const cs__hub_schema[] = {
 	/* 3: destinations may start while the source still uploads packs:
 	 * 0 between "ready" and "produced", 1 otherwise */
 	"ALTER TABLE jobs ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 1;",
+	/* 4: account sync (PROTOCOL.md §11): accounts with their SCRAM
+	 * verifiers, token keys, the secret behind unknown accounts' salts,
+	 * failed logins by name, and the accounts' versioned records */
+	"CREATE TABLE accounts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"  /* never reused: tokens name it */
+	"  name TEXT NOT NULL UNIQUE,"
+	"  salt BLOB NOT NULL CHECK (length(salt) = 16),"
+	"  t_cost INTEGER NOT NULL,"
+	"  m_kib INTEGER NOT NULL,"
+	"  stored_key BLOB NOT NULL CHECK (length(stored_key) = 32),"
+	"  server_key BLOB NOT NULL CHECK (length(server_key) = 32),"
+	"  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE TABLE account_keys ("
+	"  kid INTEGER PRIMARY KEY AUTOINCREMENT CHECK (kid BETWEEN 1 AND 4294967295),"
+	"  key BLOB NOT NULL CHECK (length(key) = 32),"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE account_secrets ("
+	"  name TEXT PRIMARY KEY,"
+	"  value BLOB NOT NULL);"
+	"CREATE TABLE account_login_failures ("
+	"  name TEXT PRIMARY KEY,"          /* as sent: unknown names count too */
+	"  failures INTEGER NOT NULL,"
+	"  last_ms INTEGER NOT NULL);"
+	"CREATE TABLE account_collections ("
+	"  account INTEGER NOT NULL REFERENCES accounts(id),"
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"       /* the last version given out */
+	"  PRIMARY KEY (account, name));"
+	"CREATE TABLE account_records ("
+	"  account INTEGER NOT NULL,"
+	"  collection TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
+	"  payload BLOB,"                   /* NULL for a deletion */
+	"  PRIMARY KEY (account, collection, id),"
+	"  FOREIGN KEY (account, collection) REFERENCES account_collections(account, name));"
+	"CREATE UNIQUE INDEX account_records_version ON account_records(account, collection, version);",
 };
 
 const size_t cs__hub_schema_count = sizeof(cs__hub_schema) / sizeof(cs__hub_schema[0]);

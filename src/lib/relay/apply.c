@@ -351,21 +351,6 @@ static int note_dir(struct applier *a, const char *path)
 	return CS_OK;
 }
 
-static void conflict_name(char *out, size_t n, const char *full, const char *device_id)
-{
-	char stamp[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-	const char *base = strrchr(full, '/');
-	base = base ? base + 1 : full;
-	const char *dot = strrchr(base, '.');
-	if (dot == NULL || dot == base)
-		dot = base + strlen(base);
-	snprintf(out, n, "%.*s.sync-conflict-%s-%.7s%s", (int)(dot - full), full, stamp, device_id, dot);
-}
-
 /* Is the local version a change of our own, one the sync must not lose? */
 static int is_local_change(struct applier *a, const cs_file_entry *local, const cs_manifest_entry *e)
 {
@@ -380,21 +365,6 @@ static int is_local_change(struct applier *a, const cs_file_entry *local, const 
 	    memcmp(local->hash, base, 32) == 0)
 		return 0;
 	return 1;
-}
-
-static int set_times(int fd, const char *full, int64_t mtime_ns)
-{
-	struct timespec ts[2];
-	ts[0].tv_sec = 0;
-	ts[0].tv_nsec = UTIME_OMIT;
-	ts[1].tv_sec = (time_t)(mtime_ns / 1000000000);
-	ts[1].tv_nsec = (long)(mtime_ns % 1000000000);
-	if (ts[1].tv_nsec < 0) {
-		ts[1].tv_nsec += 1000000000;
-		ts[1].tv_sec--;
-	}
-	int r = fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, full, ts, AT_SYMLINK_NOFOLLOW);
-	return r == 0 ? CS_OK : cs_error_set(CS_EIO, "set time of %s: %s", full, strerror(errno));
 }
 
 static int write_temp(struct applier *a, const cs_manifest_entry *e, char **tmp_out)
@@ -452,7 +422,7 @@ static int write_temp(struct applier *a, const cs_manifest_entry *e, char **tmp_
 	/* No fsync per file: one syncfs() after staging makes every staged
 	 * file durable before the first rename (sync_root), at a fraction of
 	 * the cost for many small files. */
-	if (fchmod(fd, e->mode & 07777) != 0 || (r = set_times(fd, tmp, e->mtime_ns)) < 0) {
+	if (fchmod(fd, e->mode & 07777) != 0 || (r = cs_file_set_mtime(fd, tmp, e->mtime_ns)) < 0) {
 		if (r == 0)
 			r = cs_error_set(CS_EIO, "finish %s: %s", e->path, strerror(errno));
 		goto done;
@@ -473,7 +443,7 @@ done:
 static int keep_conflict(struct applier *a, const char *full)
 {
 	char aside[8192];
-	conflict_name(aside, sizeof(aside), full, a->self->device_id);
+	cs_conflict_name(aside, sizeof(aside), full, a->self->device_id);
 	if (rename(full, aside) != 0)
 		return cs_error_set(CS_EIO, "keep conflicting %s: %s", full, strerror(errno));
 	a->res->conflicts++;
@@ -508,7 +478,7 @@ static int commit_file(struct applier *a, size_t i, const cs_file_entry *local, 
 			return cs_error_set(CS_ECONFLICT, "%s changed during the sync", e->path);
 		if ((local->mode & 07777) != e->mode && chmod(full, e->mode) != 0)
 			return cs_error_set(CS_EIO, "chmod %s: %s", e->path, strerror(errno));
-		if (local->mtime_ns != e->mtime_ns && (r = set_times(-1, full, e->mtime_ns)) < 0)
+		if (local->mtime_ns != e->mtime_ns && (r = cs_file_set_mtime(-1, full, e->mtime_ns)) < 0)
 			return r;
 		a->bytes_done += e->size;
 		return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
@@ -714,7 +684,7 @@ static int run(struct applier *a)
 		if (chmod(full, e->mode & 07777) != 0)
 			r = cs_error_set(CS_EIO, "chmod %s: %s", e->path, strerror(errno));
 		else
-			r = set_times(-1, full, e->mtime_ns);
+			r = cs_file_set_mtime(-1, full, e->mtime_ns);
 		free(full);
 		if (r < 0)
 			goto fail;
