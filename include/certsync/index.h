@@ -129,6 +129,10 @@ CS_EXTERN int cs_index_base_get(uint8_t hash[CS_HASH_LEN], cs_index *ix, const c
 CS_EXTERN int cs_index_base_set(cs_index *ix, const char *folder_id, const char *source,
 	const char *path, const uint8_t *hash);
 
+/* Make the next scan read path again even when its size, mtime and mode
+ * look unchanged: for engines that replace a file with one of the same size
+ * and a given mtime. No-op for a path the index does not hold. */
+CS_EXTERN int cs_index_recheck(cs_index *ix, const char *folder_id, const char *path);
 /* Group many index updates into one transaction (one durable commit
  * instead of one per update). rollback is safe without an open one. */
 CS_EXTERN int cs_index_begin(cs_index *ix);

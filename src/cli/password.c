@@ -1,5 +1,6 @@
 /* Reading passwords: from a file or standard input, or from the terminal
  * with echo off (restored even when interrupted). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,26 +58,42 @@ static int read_hidden(char *buf, size_t n, const char *prompt)
 
 static int read_file(char **out, const char *path)
 {
+	int from_stdin = strcmp(path, "-") == 0;
+	FILE *fp = from_stdin ? stdin : fopen(path, "rb");
 	uint8_t *data = NULL;
 	size_t len = 0;
-	if (strcmp(path, "-") == 0) {
-		if ((data = malloc(PASSWORD_MAX + 1)) == NULL)
-			return cli_fail("out of memory");
-		len = fread(data, 1, PASSWORD_MAX + 1, stdin);
-		if (len > PASSWORD_MAX) {
-			cs_freezero(data, PASSWORD_MAX + 1);
-			return cli_usage_error("the password on standard input is too long");
-		}
-		data[len] = '\0';
-	} else if (cs_fs_read_all(&data, &len, path, PASSWORD_MAX) < 0) {
-		return cli_fail("cannot read %s", path);
+	int err = 0;
+
+	if (fp == NULL) {
+		fprintf(stderr, "certsync: cannot read %s: %s\n", path, strerror(errno));
+		return 1;
 	}
+	if ((data = malloc(PASSWORD_MAX + 1)) != NULL) {
+		len = fread(data, 1, PASSWORD_MAX + 1, fp);
+		err = ferror(fp) ? errno : 0;
+	}
+	if (!from_stdin)
+		fclose(fp);
+	if (data == NULL)
+		return cli_fail("out of memory");
+	if (err != 0) {
+		cs_freezero(data, PASSWORD_MAX + 1);
+		fprintf(stderr, "certsync: cannot read %s: %s\n", from_stdin ? "standard input" : path,
+			strerror(err));
+		return 1;
+	}
+	if (len > PASSWORD_MAX) {
+		cs_freezero(data, PASSWORD_MAX + 1);
+		return cli_usage_error("the password in %s is too long",
+			from_stdin ? "standard input" : path);
+	}
+	data[len] = '\0';
 	if (len > 0 && data[len - 1] == '\n')
 		data[--len] = '\0';
 	if (len > 0 && data[len - 1] == '\r')
 		data[--len] = '\0';
 	if (strlen((char *)data) != len) {
-		cs_freezero(data, len);
+		cs_freezero(data, PASSWORD_MAX + 1);
 		return cli_usage_error("the password must not contain NUL bytes");
 	}
 	*out = (char *)data;

@@ -398,7 +398,7 @@ int cs_acct_login(const struct cs_acct_login_options *o)
 	}
 	if ((r = cs_key_load(&key, keypath, NULL)) < 0 || (r = cs_key_device_id(s.device, key)) < 0)
 		goto done;
-	strcpy(s.account, o->account);
+	snprintf(s.account, sizeof(s.account), "%s", o->account);
 	for (size_t i = 0; i < o->nhubs; i++) {
 		if ((s.hubs[i] = strdup(o->hubs[i])) == NULL) {
 			r = cs_error_set(CS_ENOMEM, "out of memory");

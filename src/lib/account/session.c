@@ -37,7 +37,7 @@ static int copy_str(char *out, size_t n, json_t *j, const char *name)
 	const char *v = json_string_value(json_object_get(j, name));
 	if (v == NULL || strlen(v) >= n)
 		return cs_error_set(CS_EMALFORMED, "account.json: %s missing or too long", name);
-	strcpy(out, v);
+	snprintf(out, n, "%s", v);
 	return CS_OK;
 }
 

@@ -261,9 +261,10 @@ static int remote_from_json(struct cs__acct_path *rm, struct syncer *y, json_t *
 	memset(rm, 0, sizeof(*rm));
 	if (id == NULL || !json_is_integer(ver))
 		return cs_error_set(CS_EMALFORMED, "changes: a record without id or version");
-	rm->version = json_integer_value(ver);
-	if (b64 == NULL)
+	if (b64 == NULL) {
+		rm->version = json_integer_value(ver);
 		return CS_ENOTFOUND; /* removed at the record level: not written by this client */
+	}
 	if (cs_base64_decode(&sealed, &sl, b64, PAYLOAD_B64_MAX) < 0)
 		return cs_error_set(CS_EMALFORMED, "record %s: payload is not base64", id);
 	r = cs__acct_payload_open(&plain, &pl, y->s.dk, y->coll, id, sealed, sl);
@@ -271,6 +272,7 @@ static int remote_from_json(struct cs__acct_path *rm, struct syncer *y, json_t *
 	if (r < 0)
 		return r;
 	r = cs__acct_path_decode(rm, plain, pl);
+	rm->version = json_integer_value(ver);
 	/* the id must be the one this path maps to: no record moved between paths */
 	char want[33];
 	if (r == 0 && ((r = cs__acct_name(want, y->s.dk, "path", y->folder, rm->path)) < 0 ||
@@ -451,6 +453,19 @@ done:
 	return r;
 }
 
+/* Fetch one chunk now. */
+static int fetch_one(struct syncer *y, const cs_chunk_ref *c)
+{
+	char id[1][33];
+	uint8_t hash[1][CS_HASH_LEN];
+	uint32_t len = c->len;
+	int r = chunk_id(id[0], y, c->hash);
+	if (r < 0)
+		return r;
+	memcpy(hash[0], c->hash, CS_HASH_LEN);
+	return fetch_batch(y, id, (const uint8_t(*)[CS_HASH_LEN])hash, &len, 1);
+}
+
 /* ---- writing ---- */
 
 /* Write rm's content to a temporary file next to full and rename it into
@@ -477,8 +492,12 @@ static int write_file(struct syncer *y, const struct cs__acct_path *rm, const ch
 			data = f->data;
 		} else if (local_chunk(&own, y, c) == 0) {
 			data = own;
+		} else if ((r = fetch_one(y, c)) == 0 && (f = fetched_find(y, c->hash)) != NULL) {
+			/* the local copy went away (a file deleted or replaced earlier
+			 * in this pull): fetch it after all */
+			data = f->data;
 		} else {
-			r = cs_error_set(CS_ENOTFOUND, "%s: chunk %zu is neither local nor fetched", rm->path, i);
+			r = r < 0 ? r : cs_error_set(CS_ENOTFOUND, "%s: chunk %zu is missing", rm->path, i);
 			goto fail;
 		}
 		ssize_t w = pwrite(fd, data, c->len, (off_t)c->offset);
@@ -534,8 +553,10 @@ static int apply(struct syncer *y, const struct cs__acct_path *rm, const struct 
 	} else if (content_eq(local, &rm->st)) {
 		if (chmod(full, rm->st.mode) != 0 || cs_file_set_mtime(-1, full, rm->mtime_ns) < 0)
 			r = cs_error_set(CS_EIO, "set mode and time of %s: %s", full, strerror(errno));
-	} else {
-		r = write_file(y, rm, full);
+	} else if ((r = write_file(y, rm, full)) == 0) {
+		/* same size and (coarse) mtime as the file it replaced is
+		 * possible: the next scan must read it */
+		r = cs_index_recheck(y->ix, y->folder, rm->path);
 	}
 	free(full);
 	if (r == 0)
@@ -578,6 +599,10 @@ static int decide(struct syncer *y, const struct cs__acct_path *rm, struct cs__a
 		return CS_OK;
 	if ((r = base_get(&base, &bv, y, rm->path)) < 0)
 		return r;
+	/* the record is what this device already agreed on (typically its own
+	 * push coming back): only a local change is left, for the push */
+	if (r == 1 && state_eq(&rm->st, &base))
+		return CS_OK;
 	if (state_eq(local, &base) || (!local->exists && !base.exists)) {
 		*write = 1; /* a remote change only */
 		return CS_OK;
@@ -633,8 +658,13 @@ static int pull_page(struct syncer *y, json_t *recs, int64_t *since)
 			break;
 		if ((r = cs_store_begin(y->st)) < 0)
 			break;
+		/* deletions last: a file written in this group may take its
+		 * chunks from a file that the group deletes (a rename) */
+		for (size_t i = start; i < end && r == 0; i++)
+			if (!skip[i] && write[i] && rms[i].st.exists)
+				r = apply(y, &rms[i], &locals[i]);
 		for (size_t i = start; i < end && r == 0; i++) {
-			if (!skip[i] && write[i])
+			if (!skip[i] && write[i] && !rms[i].st.exists)
 				r = apply(y, &rms[i], &locals[i]);
 			if (!skip[i] && r == 0)
 				r = base_set(y, rms[i].path, rms[i].version, &rms[i].st);
@@ -956,6 +986,14 @@ static int send_paths(struct syncer *y, struct batch *b, struct changes *ch)
 		json_t *c = json_object_get(resp, "conflicts");
 		cs_log(CS_LOG_INFO, "account.push_conflict", "folder=%s conflicts=%zu", y->folder,
 			json_array_size(c));
+		for (size_t i = 0; i < json_array_size(c); i++) {
+			const char *id = json_string_value(json_object_get(json_array_get(c, i), "id"));
+			for (size_t k = 0; id && k < b->n; k++)
+				if (strcmp(b->ids[k], id) == 0)
+					cs_log(CS_LOG_DEBUG, "account.push_conflict_path", "path=\"%s\" hub_version=%lld",
+						ch->v[b->which[k]].e->path, (long long)json_integer_value(
+							json_object_get(json_array_get(c, i), "version")));
+		}
 	}
 	json_decref(resp);
 	batch_reset(b);

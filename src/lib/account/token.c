@@ -8,6 +8,7 @@
  * so that a ticket never passes for a token, nor either for the other key
  * id. The content is a cs_buf encoding of the struct's members.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <certsync/account.h>
@@ -147,7 +148,7 @@ static int get_str(cs_buf *b, char *out, size_t max)
 	int r = cs_buf_get_cstring(b, &s, max);
 	if (r < 0)
 		return r;
-	strcpy(out, s);
+	snprintf(out, max + 1, "%s", s);
 	free(s);
 	return CS_OK;
 }

@@ -293,7 +293,8 @@ static const struct cs__acct_key *keys_lookup(const struct cs__acct_cache *c, ui
  * appears (a process seals with its cached newest key only while that key
  * is younger than the rotation period, and the first to find it older adds
  * the next), so once the key after it is ttl_s old, every token it sealed
- * has expired. Tickets live 120 s, less than the shortest ttl. */
+ * has expired (ttl_s covers tickets too: the caller passes the longer
+ * lifetime). */
 static int key_rotate(cs_store *db, int64_t now, int64_t rotate_s, int64_t ttl_s)
 {
 	uint8_t key[CS_ACCT_KEY_LEN];

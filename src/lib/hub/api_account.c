@@ -49,11 +49,13 @@ struct call {
 	size_t plain_len;
 };
 
-/* Seconds a token key is kept after the next one appears; see
- * cs__acct_key_current. */
+/* Seconds a token key is kept after the next one appears (see
+ * cs__acct_key_current): the longest life of what it sealed, a token or a
+ * login ticket. */
 static int64_t key_ttl(const cs_hub *hub)
 {
-	return hub->cfg.account_token_ttl_s;
+	int64_t ttl = hub->cfg.account_token_ttl_s;
+	return ttl > CS__ACCT_TICKET_S ? ttl : CS__ACCT_TICKET_S;
 }
 
 /* The key to seal tickets and tokens with, into *k. */

@@ -40,7 +40,7 @@
 #define CS__CONSOLE_TIME_MAX_S (366ll * 86400) /* largest console_idle_s / console_max_s */
 /* account sync (PROTOCOL.md §11): hub.json defaults and ranges */
 #define CS__ACCT_TTL_DEFAULT_S 3600           /* account_token_ttl_s */
-#define CS__ACCT_TTL_MIN_S 300                /* >= a ticket's life, so keys outlive tickets */
+#define CS__ACCT_TTL_MIN_S 1
 #define CS__ACCT_TTL_MAX_S (30ll * 86400)
 #define CS__ACCT_WINDOW_DEFAULT_S 300         /* account_window_s */
 #define CS__ACCT_WINDOW_MIN_S 1
@@ -465,7 +465,8 @@ int cs__acct_list(cs_store *db, int (*fn)(void *ud, const struct cs_hub_account_
  * once only one adds a key). Adding a key also deletes every key older
  * than the newest one that is ttl_s old: a key is last used when the next
  * one appears, so once that one is ttl_s old, every token sealed under the
- * key has expired. Copied into *out (wipe it after use). */
+ * key has expired. The caller passes the longer of the token and the
+ * ticket lifetime as ttl_s. Copied into *out (wipe it after use). */
 int cs__acct_key_current(cs_store *db, struct cs__acct_cache *c, struct cs__acct_key *out,
 	int64_t now, int64_t rotate_s, int64_t ttl_s);
 /* The token key kid into *out. A kid newer than every cached one makes the

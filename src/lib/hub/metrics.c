@@ -95,12 +95,13 @@ void cs__hub_metrics(cs_http_req *req, void *ud)
 		(unsigned long long)hub->m.acct_logins_failed);
 	put(b, "certsync_hub_account_logins_total{result=\"disabled\"} %llu\n",
 		(unsigned long long)hub->m.acct_logins_disabled);
-	put(b, "# HELP certsync_hub_account_requests_total Sealed account calls, by whether they "
-		"passed authentication.\n# TYPE certsync_hub_account_requests_total counter\n");
-	put(b, "certsync_hub_account_requests_total{result=\"ok\"} %llu\n",
-		(unsigned long long)hub->m.acct_requests);
-	put(b, "certsync_hub_account_requests_total{result=\"refused\"} %llu\n",
-		(unsigned long long)hub->m.acct_refused);
+	put(b, "# HELP certsync_hub_account_requests_total Sealed account calls that passed "
+		"authentication.\n# TYPE certsync_hub_account_requests_total counter\n"
+		"certsync_hub_account_requests_total %llu\n", (unsigned long long)hub->m.acct_requests);
+	put(b, "# HELP certsync_hub_account_refused_total Sealed account calls refused before "
+		"their body was read (PROTOCOL.md 11.4).\n"
+		"# TYPE certsync_hub_account_refused_total counter\n"
+		"certsync_hub_account_refused_total %llu\n", (unsigned long long)hub->m.acct_refused);
 	put(b, "# HELP certsync_hub_account_records_written_total Account records written "
 		"(deletions included).\n# TYPE certsync_hub_account_records_written_total counter\n"
 		"certsync_hub_account_records_written_total %llu\n",

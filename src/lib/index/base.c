@@ -60,3 +60,19 @@ done:
 	cs_stmt_free(q);
 	return r < 0 ? r : CS_OK;
 }
+
+int cs_index_recheck(cs_index *ix, const char *folder_id, const char *path)
+{
+	cs_stmt *q = NULL;
+	int64_t fid;
+	int r = cs__ix_folder_fid(&fid, ix, folder_id);
+	if (r < 0)
+		return r;
+	if ((r = cs_store_prepare(&q, ix->st,
+			"UPDATE ix_entry SET recheck = 1 WHERE fid = ? AND path = ?")) < 0)
+		return r;
+	if ((r = cs_stmt_bind_int64(q, 1, fid)) >= 0 && (r = cs_stmt_bind_text(q, 2, path)) >= 0)
+		r = cs_stmt_step(q);
+	cs_stmt_free(q);
+	return r < 0 ? r : CS_OK;
+}
