@@ -27,4 +27,9 @@ CS_EXTERN int cs_base64_encode(char **out, const void *data, size_t len);
  * input longer than max_in characters (CS_ELIMIT). */
 CS_EXTERN int cs_base64_decode(uint8_t **out, size_t *outlen, const char *text, size_t max_in);
 
+/* 1 when s is a name: 1 to max characters, each an ASCII letter, a digit
+ * or one of the characters in punct (e.g. "._-"); else 0. NULL is not a
+ * name. */
+CS_EXTERN int cs_text_is_name(const char *s, size_t max, const char *punct);
+
 #endif

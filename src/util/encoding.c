@@ -164,3 +164,17 @@ int cs_base64_decode(uint8_t **out, size_t *outlen, const char *text, size_t max
 	*outlen = k;
 	return CS_OK;
 }
+
+int cs_text_is_name(const char *s, size_t max, const char *punct)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    strchr(punct, c) != NULL))
+			return 0;
+	}
+	return 1;
+}

@@ -20,16 +20,7 @@
 
 int cs_acct_name_valid(const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
-	if (n == 0 || n > CS_ACCT_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			    c == '.' || c == '_' || c == '@' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return cs_text_is_name(name, CS_ACCT_NAME_MAX, "._@-");
 }
 
 int cs_acct_salted_password(uint8_t sp[CS_ACCT_KEY_LEN], const char *password,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <certsync/encoding.h>
 #include <certsync/clock.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
@@ -92,14 +93,7 @@ void cs_agent_stop(cs_agent *ag) { ag->stop = 1; }
 
 static int valid_folder_id(const char *id)
 {
-	size_t n = strlen(id);
-	if (n == 0 || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-		      (id[i] >= '0' && id[i] <= '9') || id[i] == '.' || id[i] == '_' || id[i] == '-'))
-			return 0;
-	return id[0] != '.';
+	return cs_text_is_name(id, 64, "._-") && id[0] != '.';
 }
 
 int cs_agent_folder_add(cs_agent *ag, const char *folder, const char *path)

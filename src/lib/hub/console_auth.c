@@ -34,16 +34,7 @@ const char cs__console_dummy_hash[] =
 
 int cs__console_user_ok(const char *user)
 {
-	size_t n = user ? strlen(user) : 0;
-	if (n == 0 || n > CS__HUB_USER_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = user[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-' || c == '@'))
-			return 0;
-	}
-	return 1;
+	return cs_text_is_name(user, CS__HUB_USER_MAX, "._-@");
 }
 
 /* 1 when s is well-formed UTF-8 (no overlong forms, surrogates or values

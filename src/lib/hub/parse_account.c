@@ -19,16 +19,7 @@
 
 int cs__acct_name_ok(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > CS__HUB_ACCT_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			    c == '.' || c == '_' || c == ':' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return cs_text_is_name(s, CS__HUB_ACCT_NAME_MAX, "._:-");
 }
 
 /* Exactly n bytes from 2n hex digits in member key (required). */
