@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turn bench/run's results.tsv (dataset, tool, key, value) into the tables of
 bench/results/latest.txt: one table per dataset, then the ratios of certsync
-to each other tool and certsync's CPU cost."""
+to each other tool and certsync's CPU cost; then the account sync section
+(one table per dataset: its three rounds, A's upload and B's download)."""
 import sys
 from collections import defaultdict
 
@@ -32,7 +33,8 @@ def main(path):
                 order.append(ds)
             data[ds][tool][key] = value
     out = []
-    for ds in order:
+    relay = [ds for ds in order if any(k in data[ds] for k, _ in TOOLS)]
+    for ds in relay:
         d = data[ds]
         size = int(d["dataset"]["bytes"])
         out.append(f"{ds}: {d['dataset']['files']} files, {human_bytes(size)} ({size} bytes)")
@@ -90,16 +92,88 @@ def main(path):
                 notes.append(f"certsync bytes through the hub, incremental round: {human_bytes(c['incremental_up'])} "
                              f"uploaded by the source + {human_bytes(c['incremental_down'])} downloaded by the destination")
         for rnd in ("initial", "incremental", "nochange"):
-            digests = {d[k][f"{rnd}_digest"] for k, _ in TOOLS if f"{rnd}_digest" in d.get(k, {})}
+            digests = {d[k][f"{rnd}_digest"] for k in [k for k, _ in TOOLS] + ["account"]
+                       if f"{rnd}_digest" in d.get(k, {})}
             if len(digests) > 1:
                 notes.append(f"HARNESS ERROR: the tools' trees differ after the {rnd} round "
                              "(each matched its own source, so the sources diverged)")
         out.extend("  " + n for n in notes)
         out.append("")
-    out.append("times are wall clock; MB/s = dataset bytes / initial time, MB = 10^6 bytes; "
-               "'moved' = bytes over the wire as each tool counts them (see bench/README.md)")
+    if relay:
+        out.append("times are wall clock; MB/s = dataset bytes / initial time, MB = 10^6 bytes; "
+                   "'moved' = bytes over the wire as each tool counts them (see bench/README.md)")
+    accounts = [ds for ds in order if "account" in data[ds]]
+    if accounts:
+        if relay:
+            out.append("")
+        out.extend(account_section(data, accounts, relay))
     print("\n".join(out))
     return 1 if any("HARNESS ERROR" in line for line in out) else 0
+
+
+def table(rows):
+    """Lines of a table: first column left-aligned, the others right-aligned;
+    a row of two cells (label, message) is printed as is."""
+    full = [r for r in rows if len(r) == len(rows[0])]
+    widths = [max(len(r[i]) for r in full) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        if len(row) == len(rows[0]):
+            lines.append("  " + "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
+                                          for i, c in enumerate(row)).rstrip())
+        else:
+            lines.append("  " + row[0].ljust(widths[0]) + "  " + row[1])
+    return lines
+
+
+def account_section(data, datasets, relay):
+    """The account sync tables: per dataset, one row per round."""
+    out = ["account sync: device A uploads (sync run), then device B downloads (sync run)"]
+    for ds in datasets:
+        d, r = data[ds], data[ds]["account"]
+        size = int(d["dataset"]["bytes"])
+        gib = size / GiB
+        if ds not in relay:   # its size is not printed above
+            out.append(f"{ds}: {d['dataset']['files']} files, {human_bytes(size)} ({size} bytes)")
+        else:
+            out.append(f"{ds}:")
+        rows = [("round", "total", "A upload", "B download", "MB/s", "moved", "requests", "hub CPU")]
+        for rnd, label in (("initial", "initial"), ("incremental", "incremental"), ("nochange", "no-change")):
+            if f"{rnd}_s" not in r or f"{rnd}_up_s" not in r:
+                continue
+            secs = float(r[f"{rnd}_s"])
+            rows.append((label, f"{secs:.2f} s", f"{float(r[f'{rnd}_up_s']):.2f} s",
+                         f"{float(r[f'{rnd}_down_s']):.2f} s",
+                         f"{size / MB / max(secs, 1e-6):.1f}" if rnd == "initial" else "-",
+                         human_bytes(r[f"{rnd}_bytes"]), r[f"{rnd}_requests"],
+                         f"{float(r[f'{rnd}_hub_cpu_s']):.2f} s"))
+        if r.get("status") != "ok":
+            status = r.get("status", "failed: no result")
+            if status.startswith("failed"):
+                status = "FAILED" + status[len("failed"):]
+            rows.append(("status", status))
+        out.extend(table(rows))
+        if "initial_hub_cpu_s" in r:
+            hub = float(r["initial_hub_cpu_s"])
+            out.append(f"  hub CPU per synced GiB (initial round): {hub / gib:.2f} s/GiB "
+                       f"({hub:.2f} s for {human_bytes(size)})")
+            a, b = float(r["initial_a_cpu_s"]), float(r["initial_b_cpu_s"])
+            out.append(f"  device CPU in the initial round: A (upload) {a:.2f} s ({a / gib:.2f} s/GiB), "
+                       f"B (download) {b:.2f} s ({b / gib:.2f} s/GiB)")
+        mism = [f"{rnd} {r[f'{rnd}_requests']} by the devices, {r[f'{rnd}_hub_requests']} by the hub"
+                for rnd in ("initial", "incremental", "nochange")
+                if f"{rnd}_hub_requests" in r and r[f"{rnd}_hub_requests"] != r[f"{rnd}_requests"]]
+        if mism:
+            out.append("  requests counted differently: " + "; ".join(mism))
+        if "incremental_a_bytes_up" in r:
+            out.append(f"  incremental round: A uploaded {human_bytes(r['incremental_a_bytes_up'])}, "
+                       f"B downloaded {human_bytes(r['incremental_b_bytes_down'])}")
+        out.append("")
+    out.append("times are wall clock, each `sync run` from its start to its exit (scan included); "
+               "MB/s = dataset bytes / initial total time; 'moved' = bytes_up + bytes_down of both "
+               "devices' --json; requests = both devices' count; hub CPU = utime + stime of the hub "
+               "process over the round (see bench/README.md)")
+    return out
 
 
 if __name__ == "__main__":

@@ -118,6 +118,10 @@ CS_EXTERN void cs_ca_free(cs_ca *ca);
 /* The CA certificate (owned by ca). */
 CS_EXTERN const cs_cert *cs_ca_cert(const cs_ca *ca);
 
+/* Sign data with the CA key (as cs_key_sign): statements the hub vouches
+ * for, checked with cs_cert_verify_signature against the CA certificate. */
+CS_EXTERN int cs_ca_sign(uint8_t **sig, size_t *siglen, const cs_ca *ca, const void *data,
+	size_t len);
 /* Issue a device certificate from a PEM CSR after checking its signature.
  * The subject CN is name (or the CSR's CN when name is NULL); the SAN is the
  * device ID of the CSR's key. days: validity. *cert_out is a new cert. */

@@ -7,4 +7,5 @@ int cmd_folder(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
 #endif

@@ -20,6 +20,7 @@ static const struct cli_command commands[] = {
 	{"agent", cmd_agent, "run the device agent (answers and applies sync jobs)"},
 	{"account", cmd_account, "log this device in to an account (account sync)"},
 	{"sync", cmd_sync, "sync a folder with the account (account sync)"},
+	{"backup", cmd_backup, "back up to a paired terminal, restore by identifier"},
 	{"version", cmd_version, "print the version"},
 	{NULL, NULL, NULL},
 };

@@ -1,4 +1,5 @@
 /* hex, base32 and base64 (include/certsync/encoding.h). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <certsync/encoding.h>
@@ -117,10 +118,20 @@ int cs_base64_encode(char **out, const void *data, size_t len)
 	return CS_OK;
 }
 
+/* The value of each base64 character, -1 for any other byte. */
+static signed char b64rev[256];
+static pthread_once_t b64rev_once = PTHREAD_ONCE_INIT;
+
+static void b64rev_init(void)
+{
+	memset(b64rev, -1, sizeof(b64rev));
+	for (int i = 0; i < 64; i++)
+		b64rev[(unsigned char)b64[i]] = (signed char)i;
+}
+
 static int b64val(char c)
 {
-	const char *pos = c ? strchr(b64, c) : NULL;
-	return pos ? (int)(pos - b64) : -1;
+	return b64rev[(unsigned char)c];
 }
 
 int cs_base64_decode(uint8_t **out, size_t *outlen, const char *text, size_t max_in)
@@ -130,6 +141,7 @@ int cs_base64_decode(uint8_t **out, size_t *outlen, const char *text, size_t max
 		return cs_error_set(CS_ELIMIT, "base64 text longer than %zu characters", max_in);
 	if (n % 4 != 0)
 		return cs_error_set(CS_EMALFORMED, "base64 length is not a multiple of 4");
+	pthread_once(&b64rev_once, b64rev_init);
 	uint8_t *o = malloc(n / 4 * 3 + 1);
 	if (o == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");

@@ -89,6 +89,11 @@ int cs__acct_session_load(struct cs__acct_session *s, const char *data_dir)
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
+	if (json_integer_value(exp) < 0 || json_integer_value(kid) < 0 ||
+	    json_integer_value(kid) > (json_int_t)UINT32_MAX) {
+		r = cs_error_set(CS_EMALFORMED, "%s: kid or expires out of range", path);
+		goto done;
+	}
 	s->expires = json_integer_value(exp);
 	s->kid = (uint32_t)json_integer_value(kid);
 	if ((r = copy_str(s->account, sizeof(s->account), j, "account")) < 0 ||

@@ -44,8 +44,8 @@
 #define CHUNKS_COLLECTION "chunks"
 #define ROUNDS_MAX 5
 #define GROUP_BYTES (32u << 20)   /* chunk bytes fetched before applying */
-#define FETCH_BYTES (8u << 20)    /* chunk bytes asked for in one get */
-#define FETCH_IDS 64
+#define FETCH_BYTES (12u << 20)   /* chunk bytes asked for in one get (the hub answers up to 16 MiB) */
+#define FETCH_IDS 1000
 #define CONTENT_MAX (6u << 20)    /* a path record's JSON */
 #define PAYLOAD_B64_MAX (9u << 20)
 

@@ -437,6 +437,101 @@ static void whoami(cs_hub *hub, struct call *c)
 		(json_int_t)c->kid));
 }
 
+/* ---- pairings of backup terminals (PROTOCOL.md §12.1) ---- */
+
+static void pairing_create(cs_hub *hub, struct call *c)
+{
+	struct cs__pairing_create_body b;
+	char id[CS__HUB_PAIRING_ID_LEN + 1];
+	int64_t expires;
+	int r;
+
+	if ((r = cs__parse_pairing_create(&b, (const char *)c->plain, c->plain_len)) < 0 ||
+	    (r = cs__pairing_create(hub->db, id, &expires, c->tok.account_id, c->tok.device, &b)) < 0) {
+		cs__hub_reply_cs_error(hub, c->req, r);
+		return;
+	}
+	cs_log(CS_LOG_INFO, "pairing.created", "account=%s terminal=%s pairing=%s expires=%lld",
+		c->tok.account, c->tok.device, id, (long long)expires);
+	reply_sealed(hub, c, 200, json_pack("{s:s, s:I}", "pairing", id, "expires", (json_int_t)expires));
+}
+
+/* The first verification information: a statement the hub signs with its
+ * CA key, naming account, pairing, both devices and the device's nonce. */
+static int first_verification(json_t **out, cs_hub *hub, const struct call *c,
+	const struct cs__pairing_claim_body *b, const struct cs__pairing *p)
+{
+	char nonce[65], *text = NULL, *st64 = NULL, *sig64 = NULL;
+	uint8_t *sig = NULL;
+	size_t siglen = 0;
+	int64_t now = cs_clock_now();
+	int r;
+
+	cs_hex_encode(nonce, b->nonce, sizeof(b->nonce));
+	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "kind",
+		"certsync-pairing-v1", "account", c->tok.account, "pairing", b->pairing, "phone",
+		c->tok.device, "phone_nonce", nonce, "terminal", p->terminal, "terminal_fingerprint",
+		p->fingerprint, "issued", (json_int_t)now, "expires", (json_int_t)(now + CS__HUB_FIRST_TTL_S));
+	if (st == NULL || (text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = cs_ca_sign(&sig, &siglen, hub->ca, text, strlen(text))) < 0 ||
+	    (r = cs_base64_encode(&st64, text, strlen(text))) < 0 ||
+	    (r = cs_base64_encode(&sig64, sig, siglen)) < 0)
+		goto done;
+	if ((*out = json_pack("{s:s, s:s, s:s, s:s}", "indication", "connect", "first", st64,
+		     "signature", sig64, "terminal", p->terminal)) == NULL)
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+done:
+	json_decref(st);
+	free(text);
+	free(sig);
+	free(st64);
+	free(sig64);
+	return r;
+}
+
+static void pairing_claim(cs_hub *hub, struct call *c)
+{
+	struct cs__pairing_claim_body b;
+	struct cs__pairing p;
+	json_t *out = NULL;
+	int r;
+
+	if ((r = cs__parse_pairing_claim(&b, (const char *)c->plain, c->plain_len)) < 0) {
+		cs__hub_reply_cs_error(hub, c->req, r);
+		return;
+	}
+	r = cs__pairing_claim(hub->db, &p, c->tok.account_id, c->tok.device, &b);
+	if (r < 0) {
+		static const struct { int rc, status; const char *code; } map[] = {
+			{CS_ENOTFOUND, 404, "pairing_unknown"}, {CS_EDENIED, 403, "pairing_other_account"},
+			{CS_EEXPIRED, 410, "pairing_expired"}, {CS_ESTATE, 409, "pairing_used"},
+			{CS_EAUTH, 403, "pairing_secret"},
+		};
+		cs_log(CS_LOG_INFO, "pairing.refused", "account=%s device=%s pairing=%s error=\"%s\"",
+			c->tok.account, c->tok.device, b.pairing, cs_error_last());
+		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+			if (map[i].rc == r) {
+				cs__hub_reply_error(hub, c->req, map[i].status, map[i].code, "%s", cs_error_last());
+				cs_wipe(&b, sizeof(b));
+				return;
+			}
+		cs__hub_reply_cs_error(hub, c->req, r);
+		cs_wipe(&b, sizeof(b));
+		return;
+	}
+	if ((r = first_verification(&out, hub, c, &b, &p)) < 0) {
+		cs__hub_reply_cs_error(hub, c->req, r);
+	} else {
+		cs_log(CS_LOG_INFO, "pairing.claimed", "account=%s device=%s pairing=%s terminal=%s",
+			c->tok.account, c->tok.device, b.pairing, p.terminal);
+		reply_sealed(hub, c, 200, out);
+	}
+	cs_wipe(&b, sizeof(b));
+}
+
 /* 1 when a Content-Type header names the sealed type (parameters and case
  * of the type ignored). */
 static int sealed_type(const char *ct)
@@ -551,6 +646,8 @@ static const struct account_route {
 	{PREFIX "records/get", NULL, records_get, CS__HUB_ACCT_JSON_MAX},
 	{PREFIX "records/upload", NULL, records_upload, CS__HUB_ACCT_UPLOAD_MAX},
 	{PREFIX "whoami", NULL, whoami, CS__HUB_ACCT_LOGIN_MAX},
+	{PREFIX "pairings/create", NULL, pairing_create, CS__HUB_ACCT_LOGIN_MAX},
+	{PREFIX "pairings/claim", NULL, pairing_claim, CS__HUB_ACCT_LOGIN_MAX},
 };
 
 static void account_api(cs_http_req *req, void *ud)

@@ -587,4 +587,26 @@ void cs__hub_async_tick(cs_hub *hub);
 /* Wait for and free every outbound call (when closing). */
 void cs__hub_async_free(cs_hub *hub);
 
+/* ---- pairings of backup terminals (pairings.c) ---- */
+
+/* How long the first verification information is valid after a claim. */
+#define CS__HUB_FIRST_TTL_S 300
+
+/* A claimed pairing: the terminal's device ID and certificate fingerprint. */
+struct cs__pairing {
+	char terminal[CS_DEVICE_ID_SIZE];
+	char fingerprint[65];
+	int64_t expires;
+};
+
+/* Register a pairing for terminal (a device of account); writes its new
+ * id and expiry. */
+int cs__pairing_create(cs_store *db, char id[CS__HUB_PAIRING_ID_LEN + 1], int64_t *expires,
+	int64_t account, const char *terminal, const struct cs__pairing_create_body *b);
+/* Claim a pairing for device phone of account, once: CS_ENOTFOUND unknown,
+ * CS_EDENIED another account's, CS_EEXPIRED, CS_ESTATE used already,
+ * CS_EAUTH wrong secret; nothing changes then. */
+int cs__pairing_claim(cs_store *db, struct cs__pairing *out, int64_t account, const char *phone,
+	const struct cs__pairing_claim_body *b);
+
 #endif

@@ -233,6 +233,29 @@ void cs__acct_upload_body_clear(struct cs__acct_upload_body *b);
 /* POST /v1/account/whoami: any JSON object (its members are ignored). */
 int cs__parse_acct_whoami(const char *text, size_t len);
 
+/* POST /v1/account/pairings/create (a backup terminal): the SHA-256
+ * fingerprint of the terminal's certificate and of the one-time secret,
+ * each 64 hex digits; ttl 1..3600 s (default 600). */
+#define CS__HUB_PAIRING_TTL_DEFAULT 600
+#define CS__HUB_PAIRING_TTL_MAX 3600
+#define CS__HUB_PAIRING_ID_LEN 32
+struct cs__pairing_create_body {
+	uint8_t fingerprint[32];
+	uint8_t secret_hash[32];
+	int64_t ttl;
+};
+int cs__parse_pairing_create(struct cs__pairing_create_body *out, const char *text, size_t len);
+
+/* POST /v1/account/pairings/claim (the device that scanned the code): the
+ * pairing id (32 letters and digits), the one-time secret and the device's
+ * nonce, each 64 hex digits. Wipe after use. */
+struct cs__pairing_claim_body {
+	char pairing[CS__HUB_PAIRING_ID_LEN + 1];
+	uint8_t secret[32];
+	uint8_t nonce[32];
+};
+int cs__parse_pairing_claim(struct cs__pairing_claim_body *out, const char *text, size_t len);
+
 /* ---- member accessors used by the parsers (json.c) ---- */
 
 /* CS_EINVAL when required and missing, CS_EMALFORMED when of the wrong

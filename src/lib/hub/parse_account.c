@@ -320,3 +320,54 @@ int cs__parse_acct_whoami(const char *text, size_t len)
 	json_decref(root);
 	return r;
 }
+
+/* ---- pairings (backup terminals, PROTOCOL.md §12.1) ---- */
+
+int cs__parse_pairing_create(struct cs__pairing_create_body *out, const char *text, size_t len)
+{
+	struct cs__pairing_create_body b;
+	json_t *root = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&b, 0, sizeof(b));
+	b.ttl = CS__HUB_PAIRING_TTL_DEFAULT;
+	if ((r = cs__parse_object(&root, text, len, CS__HUB_ACCT_LOGIN_MAX)) < 0)
+		return r;
+	if ((r = get_hex(b.fingerprint, sizeof(b.fingerprint), root, "fingerprint")) >= 0 &&
+	    (r = get_hex(b.secret_hash, sizeof(b.secret_hash), root, "secret_hash")) >= 0 &&
+	    (r = cs__json_int(&b.ttl, root, "ttl", 0, 1, CS__HUB_PAIRING_TTL_MAX)) >= 0) {
+		*out = b;
+		r = CS_OK;
+	}
+	json_decref(root);
+	return r;
+}
+
+int cs__parse_pairing_claim(struct cs__pairing_claim_body *out, const char *text, size_t len)
+{
+	struct cs__pairing_claim_body b;
+	json_t *root = NULL;
+	const char *id = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&b, 0, sizeof(b));
+	if ((r = cs__parse_object(&root, text, len, CS__HUB_ACCT_LOGIN_MAX)) < 0)
+		return r;
+	if ((r = cs__json_str(&id, root, "pairing", 1, CS__HUB_PAIRING_ID_LEN)) < 0 ||
+	    (r = get_hex(b.secret, sizeof(b.secret), root, "secret")) < 0 ||
+	    (r = get_hex(b.nonce, sizeof(b.nonce), root, "nonce")) < 0)
+		goto done;
+	if (strlen(id) != CS__HUB_PAIRING_ID_LEN || !cs_text_is_name(id, CS__HUB_PAIRING_ID_LEN, "")) {
+		r = cs_error_set(CS_EINVAL, "a pairing id is %d letters and digits", CS__HUB_PAIRING_ID_LEN);
+		goto done;
+	}
+	memcpy(b.pairing, id, CS__HUB_PAIRING_ID_LEN + 1);
+	*out = b;
+	r = CS_OK;
+done:
+	cs_wipe(&b, sizeof(b));
+	json_decref(root);
+	return r;
+}

@@ -150,6 +150,17 @@ const char *const cs__hub_schema[] = {
 	"  PRIMARY KEY (account, collection, id),"
 	"  FOREIGN KEY (account, collection) REFERENCES account_collections(account, name));"
 	"CREATE UNIQUE INDEX account_records_version ON account_records(account, collection, version);",
+	/* 5: one-time pairings of backup terminals (PROTOCOL.md §12.1) */
+	"CREATE TABLE account_pairings ("
+	"  id TEXT PRIMARY KEY,"
+	"  account INTEGER NOT NULL REFERENCES accounts(id),"
+	"  terminal TEXT NOT NULL,"          /* the terminal's device ID */
+	"  fingerprint TEXT NOT NULL,"       /* hex SHA-256 of its certificate */
+	"  secret_hash BLOB NOT NULL,"       /* SHA-256 of the one-time secret */
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  claimed_by TEXT,"                 /* the device that used it */
+	"  claimed_at INTEGER);",
 };
 
 const size_t cs__hub_schema_count = sizeof(cs__hub_schema) / sizeof(cs__hub_schema[0]);

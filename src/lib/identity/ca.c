@@ -114,3 +114,8 @@ const cs_cert *cs_ca_cert(const cs_ca *ca)
 {
 	return ca->cert;
 }
+
+int cs_ca_sign(uint8_t **sig, size_t *siglen, const cs_ca *ca, const void *data, size_t len)
+{
+	return cs_key_sign(sig, siglen, ca->key, data, len);
+}

@@ -1,5 +1,7 @@
 /* The SQLite backend of the store (include/certsync/store.h). */
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,11 @@ int cs_store_open(cs_store **out, const char *path)
 	cs_store *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
+	/* the database holds secrets' verifiers and private state: create it
+	 * 0600 (SQLite gives its -wal and -shm files the same mode) */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	int rc = sqlite3_open_v2(path, &st->db,
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
