@@ -33,29 +33,14 @@ static int copy_member(char *out, size_t max, json_t *o, const char *key)
 	return CS_OK;
 }
 
-int cs__bk_first_open(struct cs__bk_first *f, const char *statement_b64, const char *sig_b64,
-	const cs_cert *hub_ca)
+int cs__bk_first_decode(struct cs__bk_first *f, const uint8_t *st, size_t stlen)
 {
-	uint8_t *st = NULL, *sig = NULL;
-	size_t stlen = 0, siglen = 0;
-	json_t *j = NULL;
-	const char *kind;
+	json_t *j = json_loadb((const char *)st, stlen, JSON_REJECT_DUPLICATES, NULL);
+	const char *kind = json_string_value(json_object_get(j, "kind"));
+	json_t *exp = json_object_get(j, "expires");
 	int r;
 
 	memset(f, 0, sizeof(*f));
-	if (statement_b64 == NULL || sig_b64 == NULL ||
-	    cs_base64_decode(&st, &stlen, statement_b64, STATEMENT_MAX) < 0 ||
-	    cs_base64_decode(&sig, &siglen, sig_b64, 1024) < 0) {
-		r = cs_error_set(CS_EMALFORMED, "first verification information is not base64");
-		goto done;
-	}
-	if (cs_cert_verify_signature(hub_ca, st, stlen, sig, siglen) < 0) {
-		r = cs_error_set(CS_EAUTH, "first verification information is not signed by the hub");
-		goto done;
-	}
-	j = json_loadb((const char *)st, stlen, JSON_REJECT_DUPLICATES, NULL);
-	kind = json_string_value(json_object_get(j, "kind"));
-	json_t *exp = json_object_get(j, "expires");
 	if (j == NULL || kind == NULL || strcmp(kind, "certsync-pairing-v1") != 0 || !json_is_integer(exp)) {
 		r = cs_error_set(CS_EMALFORMED, "first verification information does not decode");
 		goto done;
@@ -71,7 +56,28 @@ int cs__bk_first_open(struct cs__bk_first *f, const char *statement_b64, const c
 	f->expires = json_integer_value(exp);
 	r = CS_OK;
 done:
+	if (r < 0)
+		memset(f, 0, sizeof(*f));
 	json_decref(j);
+	return r;
+}
+
+int cs__bk_first_open(struct cs__bk_first *f, const char *statement_b64, const char *sig_b64,
+	const cs_cert *hub_ca)
+{
+	uint8_t *st = NULL, *sig = NULL;
+	size_t stlen = 0, siglen = 0;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	if (statement_b64 == NULL || sig_b64 == NULL ||
+	    cs_base64_decode(&st, &stlen, statement_b64, STATEMENT_MAX) < 0 ||
+	    cs_base64_decode(&sig, &siglen, sig_b64, 1024) < 0)
+		r = cs_error_set(CS_EMALFORMED, "first verification information is not base64");
+	else if (cs_cert_verify_signature(hub_ca, st, stlen, sig, siglen) < 0)
+		r = cs_error_set(CS_EAUTH, "first verification information is not signed by the hub");
+	else
+		r = cs__bk_first_decode(f, st, stlen);
 	free(st);
 	free(sig);
 	return r;

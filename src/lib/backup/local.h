@@ -29,6 +29,9 @@ struct cs__bk_first {
 int cs__bk_first_open(struct cs__bk_first *f, const char *statement_b64, const char *sig_b64,
 	const cs_cert *hub_ca);
 
+/* Decode the statement's JSON (after its signature was checked). */
+int cs__bk_first_decode(struct cs__bk_first *f, const uint8_t *st, size_t stlen);
+
 /* The MACs of the exchange: HMAC-SHA-256(secret, label "\n" account "\n"
  * pairing "\n" phone "\n" hex(phone nonce) [ "\n" hex(terminal nonce) ]),
  * label one of "certsync-backup-hello", "-second", "-confirm". */
