@@ -7,6 +7,7 @@
  * any other reply (no sendfile/mmap: TLS needs them in user space, and a
  * file truncated under an mmap would raise SIGBUS). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,9 @@ static void send_chunk(cs_http_req *req)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
 	if (evcon != NULL)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	/* files served here are read once (relay blobs, backup chunks): leave
+	 * no pages of them in the cache */
+	(void)posix_fadvise(req->fd, 0, 0, POSIX_FADV_DONTNEED);
 	close(req->fd);
 	req->fd = -1;
 	req->ev = NULL;
