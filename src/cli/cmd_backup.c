@@ -245,6 +245,7 @@ static int backup_restore(int argc, char **argv)
 		{"backup", 'b', "ID", "the backup to restore from", NULL, NULL, 0},
 		{"item", 'i', "ID", "restore only this item (repeatable; default: all)", NULL, NULL, 1},
 		{"force", 'f', NULL, "overwrite local files that are newer than the backup's", NULL, NULL, 0},
+		{"json", 0, NULL, "print the counters as JSON", NULL, NULL, 0},
 		{NULL, 0, NULL, NULL, NULL, NULL, 0},
 	};
 	int npos, r = cli_parse(argc, argv, opts,
@@ -273,6 +274,10 @@ static int backup_restore(int argc, char **argv)
 			cli_progress_finish(&b.bar);
 		if (r < 0) {
 			rc = cli_fail("backup restore");
+		} else if (cli_flag(opts, "json")) {
+			printf("{\"backup\": \"%s\", \"files\": %" PRIu64 ", \"bytes\": %" PRIu64
+				", \"chunks_fetched\": %" PRIu64 ", \"bytes_fetched\": %" PRIu64 ", \"kept\": %" PRIu64 "}\n",
+				st.backup, st.files, st.bytes, st.chunks_sent, st.bytes_sent, st.kept);
 		} else {
 			char size[32];
 			cli_human_bytes(size, sizeof(size), st.bytes);

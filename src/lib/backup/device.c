@@ -38,7 +38,7 @@ struct link {
 	struct cs__acct_session s;
 	cs_backup_pairing code;
 	cs_httpc *c;
-	char ca_file[64];     /* the pinned terminal CA, as a file for libcurl */
+	char ca_file[256];    /* the pinned terminal CA, as a file for libcurl */
 	char session[65];
 	char base[96];        /* "/v1/backup/s/<session>/" */
 	cs_backup_progress_fn progress;
@@ -104,7 +104,9 @@ static int pin_terminal(struct link *l, const char *addr)
 					   "the code: refusing to connect", addr, fp, want);
 		goto done;
 	}
-	snprintf(l->ca_file, sizeof(l->ca_file), "/tmp/certsync-terminal-XXXXXX");
+	const char *tmpdir = getenv("TMPDIR");
+	snprintf(l->ca_file, sizeof(l->ca_file), "%s/certsync-terminal-XXXXXX",
+		tmpdir && tmpdir[0] && strlen(tmpdir) < 200 ? tmpdir : "/tmp");
 	if ((fd = mkstemp(l->ca_file)) < 0 || write(fd, resp.body, resp.len) != (ssize_t)resp.len) {
 		r = cs_error_set(CS_EIO, "write %s: %s", l->ca_file, strerror(errno));
 		goto done;
@@ -576,7 +578,8 @@ int cs_backup_push(cs_backup_stats *st, const char *data_dir, const char *code, 
 	if ((r = walk(&t, l.s.dk, abs, "", 0)) < 0)
 		goto done;
 	qsort(t.v, t.n, sizeof(*t.v), item_cmp);
-	st->files = t.n;
+	for (size_t i = 0; i < t.n; i++)
+		st->files += !t.v[i].is_dir;
 	st->bytes = t.bytes;
 	st->chunks = t.nchunks;
 	if ((r = ask_missing(&miss, &nmiss, &l, &t)) < 0 ||
@@ -731,11 +734,12 @@ static int restore_file(cs_backup_stats *st, struct link *l, json_t *o, const ch
 	for (size_t i = 0; i < json_array_size(chunks) && r == 0; i++) {
 		json_t *c = json_array_get(chunks, i);
 		const char *id = json_string_value(json_array_get(c, 0));
+		const char *hash_hex = json_string_value(json_array_get(c, 2));
 		uint8_t want[32], h[32], *plain = NULL;
 		size_t pl = 0;
 		cs_http_resp resp = {0};
 		char path[200];
-		if (id == NULL || strlen(id) != 32 || cs_hex_decode(want, 32, json_string_value(json_array_get(c, 2))) < 0) {
+		if (id == NULL || strlen(id) != 32 || hash_hex == NULL || cs_hex_decode(want, 32, hash_hex) < 0) {
 			r = cs_error_set(CS_EMALFORMED, "a chunk entry of the manifest is malformed");
 			break;
 		}

@@ -16,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,6 +412,63 @@ static void missing(struct terminal *t, cs_http_req *req)
 	json_decref(j);
 }
 
+/* Write a chunk record: temporary file, fsync, rename. The directory
+ * entries are made durable by the syncfs() before a commit is answered
+ * (the chunk directories exist from the start, see make_chunk_dirs). */
+static int store_chunk(const char *dir, const char *path, const uint8_t *b, size_t len)
+{
+	char tmp[4096];
+	int fd, r = CS_OK;
+	snprintf(tmp, sizeof(tmp), "%s/.certsync-tmp-XXXXXX", dir);
+	if ((fd = mkstemp(tmp)) < 0)
+		return cs_error_set(CS_EIO, "create a file in %s: %s", dir, strerror(errno));
+	size_t done = 0;
+	while (done < len && r == 0) {
+		ssize_t w = write(fd, b + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			r = cs_error_set(CS_EIO, "write %s: %s", tmp, w < 0 ? strerror(errno) : "short write");
+		else
+			done += (size_t)w;
+	}
+	if (r == 0 && fsync(fd) != 0)
+		r = cs_error_set(CS_EIO, "fsync %s: %s", tmp, strerror(errno));
+	close(fd);
+	if (r == 0 && rename(tmp, path) != 0)
+		r = cs_error_set(CS_EIO, "rename %s: %s", path, strerror(errno));
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* chunks/00 .. chunks/ff, made once so that storing a chunk is one file. */
+static int make_chunk_dirs(struct terminal *t)
+{
+	for (int i = 0; i < 256; i++) {
+		char rel[16];
+		snprintf(rel, sizeof(rel), "chunks/%02x", i);
+		char *p = at(t, rel);
+		int r = p ? cs_fs_mkdirs(p, 0700) : cs_error_set(CS_ENOMEM, "out of memory");
+		free(p);
+		if (r < 0)
+			return r;
+	}
+	return CS_OK;
+}
+
+/* Make every chunk stored so far durable (file data was fsynced; this
+ * covers the renames) before a backup that names them is committed. */
+static int sync_store(struct terminal *t)
+{
+	int fd = open(t->o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cs_error_set(CS_EIO, "open %s: %s", t->o->dir, strerror(errno));
+	int r = syncfs(fd) == 0 ? CS_OK : cs_error_set(CS_EIO, "sync %s: %s", t->o->dir, strerror(errno));
+	close(fd);
+	return r;
+}
+
 static void put_chunk(struct terminal *t, cs_http_req *req, struct session *s, const char *id)
 {
 	size_t len;
@@ -423,7 +481,7 @@ static void put_chunk(struct terminal *t, cs_http_req *req, struct session *s, c
 		cs_http_reply_error(req, 400, "malformed", "a chunk record is 28 bytes to 5 MiB");
 	} else {
 		*strrchr(dir, '/') = 0;
-		if ((r = cs_fs_mkdirs(dir, 0700)) < 0 || (r = cs_fs_write_atomic(p, b, len, 0600)) < 0) {
+		if ((r = store_chunk(dir, p, b, len)) < 0) {
 			cs_log(CS_LOG_ERROR, "backup.write_failed", "error=\"%s\"", cs_error_last());
 			cs_http_reply_error(req, 507, "storage", "cannot store the chunk: %s", cs_error_last());
 		} else {
@@ -494,7 +552,7 @@ static void commit(struct terminal *t, cs_http_req *req, struct session *s)
 	}
 	r = cs_fs_mkdirs(dir, 0700);
 	free(dir);
-	if (r < 0 || (r = cs_fs_write_atomic(p, text, strlen(text), 0600)) < 0) {
+	if (r < 0 || (r = sync_store(t)) < 0 || (r = cs_fs_write_atomic(p, text, strlen(text), 0600)) < 0) {
 		cs_http_reply_error(req, 507, "storage", "cannot store the backup: %s", cs_error_last());
 		goto done;
 	}
@@ -642,7 +700,8 @@ int cs_backup_terminal_run(const struct cs_backup_terminal_options *o)
 	if (t == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	t->o = o;
-	if ((r = cs_fs_mkdirs(o->dir, 0700)) < 0 || (r = cs__acct_session_load(&t->s, o->data_dir)) < 0 ||
+	if ((r = cs_fs_mkdirs(o->dir, 0700)) < 0 || (r = make_chunk_dirs(t)) < 0 ||
+	    (r = cs__acct_session_load(&t->s, o->data_dir)) < 0 ||
 	    (r = cs_cert_load(&t->hub_ca, t->s.ca_path)) < 0 || (r = cs__acct_conn_open(&t->cn, &t->s, NULL)) < 0)
 		goto done;
 	/* certificates name hosts, not ports: issue for the hosts, bind, then
