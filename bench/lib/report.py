@@ -2,7 +2,9 @@
 """Turn bench/run's results.tsv (dataset, tool, key, value) into the tables of
 bench/results/latest.txt: one table per dataset, then the ratios of certsync
 to each other tool and certsync's CPU cost; then the account sync section
-(one table per dataset: its three rounds, A's upload and B's download)."""
+(one table per dataset: its three rounds, A's upload and B's download); then
+the backup section (certsync backup to a paired terminal next to restic with a
+local repository: backup, second backup, restore)."""
 import sys
 from collections import defaultdict
 
@@ -107,6 +109,11 @@ def main(path):
         if relay:
             out.append("")
         out.extend(account_section(data, accounts, relay))
+    backups = [ds for ds in order if any(k in data[ds] for k, _ in BACKUP_TOOLS)]
+    if backups:
+        if relay or accounts:
+            out.append("")
+        out.extend(backup_section(data, backups, set(relay) | set(accounts)))
     print("\n".join(out))
     return 1 if any("HARNESS ERROR" in line for line in out) else 0
 
@@ -173,6 +180,90 @@ def account_section(data, datasets, relay):
                "MB/s = dataset bytes / initial total time; 'moved' = bytes_up + bytes_down of both "
                "devices' --json; requests = both devices' count; hub CPU = utime + stime of the hub "
                "process over the round (see bench/README.md)")
+    return out
+
+
+BACKUP_TOOLS = [("backup-certsync", "certsync"), ("backup-restic", "restic")]
+BACKUP_OPS = [("backup", "backup"), ("backup2", "2nd backup"), ("restore", "restore")]
+
+
+def status_text(r):
+    status = r.get("status", "failed: no result")
+    return "FAILED" + status[len("failed"):] if status.startswith("failed") else status
+
+
+def backup_section(data, datasets, sized):
+    """The backup table: per dataset, one row per tool (certsync, restic)."""
+    out = ["backup: certsync backup push/restore to a paired terminal vs restic with a local repository"]
+    for ds in datasets:
+        d = data[ds]
+        size = int(d["dataset"]["bytes"])
+        gib = size / GiB
+        if ds not in sized:   # its size is not printed above
+            out.append(f"{ds}: {d['dataset']['files']} files, {human_bytes(size)} ({size} bytes)")
+        else:
+            out.append(f"{ds}:")
+        rows = [("tool", "backup", "MB/s", "sent", "2nd backup", "MB/s", "sent", "restore", "MB/s",
+                 "stored")]
+        for key, label in BACKUP_TOOLS:
+            r = d.get(key)
+            if r is None:
+                continue
+            row = [label]
+            for op, _ in BACKUP_OPS:
+                if f"{op}_s" not in r:
+                    row += ["-", "-"] + (["-"] if op != "restore" else [])
+                    continue
+                secs = float(r[f"{op}_s"])
+                row += [f"{secs:.2f} s", f"{size / MB / max(secs, 1e-6):.1f}"]
+                if op != "restore":
+                    row.append(human_bytes(r[f"{op}_sent"]))
+            row.append(human_bytes(r["store_bytes"]) if "store_bytes" in r else "-")
+            if r.get("status") == "ok":
+                rows.append(tuple(row))
+            elif any(c != "-" for c in row[1:]):   # what was measured, then why it stopped
+                rows.append(tuple(row))
+                rows.append(("", status_text(r)))
+            else:
+                rows.append((label, status_text(r)))
+        out.extend(table(rows))
+        c, o = d.get("backup-certsync", {}), d.get("backup-restic", {})
+        if c.get("status") == "ok" and o.get("status") == "ok":
+            parts = [f"{lbl} time {ratio_words(float(c[f'{op}_s']) / max(float(o[f'{op}_s']), 1e-6), 'slower', 'faster')}"
+                     for op, lbl in BACKUP_OPS]
+            sent = float(c["backup_sent"]) / max(float(o["backup_sent"]), 1.0)
+            parts.append(f"backup bytes sent {ratio_words(sent, 'more', 'less')}")
+            out.append("  certsync vs restic: " + ", ".join(parts))
+        if "backup_terminal_cpu_s" in c:
+            f = lambda k: float(c.get(k, "nan"))
+            out.append(f"  certsync CPU, backup: device {f('backup_cpu_s'):.2f} s ({f('backup_cpu_s') / gib:.2f} s/GiB), "
+                       f"terminal {f('backup_terminal_cpu_s'):.2f} s ({f('backup_terminal_cpu_s') / gib:.2f} s/GiB), "
+                       f"hub {f('backup_hub_cpu_s'):.2f} s; 2nd backup: device {f('backup2_cpu_s'):.2f} s, "
+                       f"terminal {f('backup2_terminal_cpu_s'):.2f} s")
+            if "restore_terminal_cpu_s" in c:
+                out.append(f"  certsync CPU, restore: device {f('restore_cpu_s'):.2f} s "
+                           f"({f('restore_cpu_s') / gib:.2f} s/GiB), terminal {f('restore_terminal_cpu_s'):.2f} s "
+                           f"({f('restore_terminal_cpu_s') / gib:.2f} s/GiB)")
+        if "backup_cpu_s" in o:
+            f = lambda k: float(o.get(k, "nan"))
+            out.append(f"  restic CPU: backup {f('backup_cpu_s'):.2f} s ({f('backup_cpu_s') / gib:.2f} s/GiB), "
+                       f"2nd backup {f('backup2_cpu_s'):.2f} s, restore {f('restore_cpu_s'):.2f} s "
+                       f"({f('restore_cpu_s') / gib:.2f} s/GiB)")
+        if "backup_chunks" in c:
+            out.append(f"  certsync chunks: {c['backup_chunks']} in the backup, {c['backup_chunks_sent']} sent; "
+                       f"2nd backup {c.get('backup2_chunks_sent', '?')} sent")
+        if "backup2_stored" in c:
+            out.append(f"  certsync terminal directory growth: backup {human_bytes(c['backup_stored'])}, 2nd backup "
+                       f"{human_bytes(c['backup2_stored'])} (sent counts chunk payload only, not the sealed manifest)")
+        meta = [f"{label} {d[key]['restore_meta']}" for key, label in BACKUP_TOOLS
+                if "restore_meta" in d.get(key, {})]
+        if meta:
+            out.append("  restored modes and mtimes vs the source: " + ", ".join(meta))
+        out.append("")
+    out.append("times are wall clock, each command from its start to its exit; MB/s = dataset bytes / "
+               "time, MB = 10^6 bytes; sent = certsync's bytes_sent (chunk payload to the terminal), "
+               "restic's repository growth (du -sb); stored = the terminal's directory or the "
+               "repository at the end; CPU = user + system (see bench/README.md)")
     return out
 
 
