@@ -2,8 +2,11 @@
 # The hub and two agents under valgrind through a small relay sync; then
 # account sync (PROTOCOL.md §11) with the same hub: 'hub account add', and two
 # devices that each log in and run 'sync run' under valgrind, with a
-# conflicting edit; then a graceful stop (SIGTERM). Every process run under
-# valgrind: no memory error, no definite leak.
+# conflicting edit; then backup to a paired terminal (PROTOCOL.md §12): a
+# 'backup terminal' of the same account under valgrind, and a device's 'backup
+# push', 'backup list' and 'backup restore' under valgrind, each with a fresh
+# code; then a graceful stop (SIGTERM). Every process run under valgrind: no
+# memory error, no definite leak.
 . "$(dirname "$0")/lib.bash"
 t_setup valgrind
 command -v valgrind >/dev/null || { echo "valgrind missing"; t_fail "valgrind installed"; t_finish; exit 1; }
@@ -13,7 +16,7 @@ WRAP=$T_DIR/certsync-vg
 cat > "$WRAP" <<SH
 #!/usr/bin/env bash
 case "\$1 \$2" in
-  "hub serve"|"agent run"|"hub account"|"account login"|"sync run")
+  "hub serve"|"agent run"|"hub account"|"account login"|"sync run"|"backup "*)
     exec valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
       --show-leak-kinds=definite --log-file="$T_DIR/vg-\$1-\$2-%p.log" "$REAL" "\$@" ;;
   *) exec "$REAL" "\$@" ;;
@@ -87,6 +90,48 @@ for who in C D; do
     "grep -lx 'edited on D' '$d'/shared.sync-conflict-*.txt >/dev/null"
 done
 
+# ---- backup to a paired terminal and restore (the commands of backup.sh)
+for d in term phone; do # logged in to alice without valgrind (login is covered above)
+  "$REAL" device init --data "$T_DIR/$d" --name "$d" >/dev/null &&
+    "$REAL" account login --hub "$HUB_URL" --account alice --ca "$HUB_DATA/ca/ca.crt" \
+      --password-file "$PW" --data "$T_DIR/$d" >>"$T_DIR/account.log" 2>&1 || t_fail "$d logs in"
+done
+STORE=$T_DIR/store
+"$CERTSYNC" backup terminal --dir "$STORE" --data "$T_DIR/term" --listen 127.0.0.1:0 \
+  >"$T_DIR/terminal.out" 2>"$T_DIR/terminal.log" &
+TERM_PID=$!
+T_PIDS+=("$TERM_PID")
+t_check "the terminal shows a code under valgrind" t_wait 60 test -s "$STORE/pairing.txt"
+# next_code OLD: wait until the terminal shows a code other than OLD
+next_code() { t_wait 60 bash -c "[ \"\$(cat '$STORE/pairing.txt' 2>/dev/null)\" != '$1' ]"; }
+BSRC=$T_DIR/backup-src
+mkdir -p "$BSRC/photos" "$BSRC/docs/empty"
+head -c 307200 /dev/urandom >"$BSRC/photos/blob.bin"
+echo "backed-up note" >"$BSRC/docs/note.txt"
+printf 'line 1\nline 2\n' >"$BSRC/docs/two-lines.txt"
+: >"$BSRC/zero"
+chmod 600 "$BSRC/docs/note.txt"
+c=$(cat "$STORE/pairing.txt")
+out=$("$CERTSYNC" backup push --pairing "$c" "$BSRC" --data "$T_DIR/phone" --json 2>&1); rc=$?
+t_check "backup push under valgrind: $out" [ $rc -eq 0 ]
+BID=$(echo "$out" | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["backup"])' 2>/dev/null)
+t_check "the terminal shows a new code after the push" next_code "$c"
+c=$(cat "$STORE/pairing.txt")
+out=$("$CERTSYNC" backup list --pairing "$c" --data "$T_DIR/phone" 2>&1); rc=$?
+shows() { [ "$1" -eq 0 ] && [ -n "$3" ] && printf '%s\n' "$2" | grep -qF -- "$3"; } # shows RC OUTPUT TEXT
+t_check "backup list under valgrind shows the backup ${BID:-?}: $out" shows "$rc" "$out" "$BID"
+t_check "the terminal shows a new code after the list" next_code "$c"
+c=$(cat "$STORE/pairing.txt")
+out=$("$CERTSYNC" backup restore --pairing "$c" --backup "$BID" "$T_DIR/restored" --data "$T_DIR/phone" 2>&1); rc=$?
+t_check "backup restore under valgrind: $out" [ $rc -eq 0 ]
+t_check "the restored files equal the backed-up ones" same_files "$BSRC" "$T_DIR/restored"
+kill -TERM "$TERM_PID"
+start=$SECONDS
+wait "$TERM_PID"; rc=$?
+secs=$((SECONDS - start))
+t_check "the terminal stops on SIGTERM with status 0 ($rc) within 15 s ($secs s)" \
+  test "$rc" -eq 0 -a "$secs" -le 15
+
 for p in "$AGENT_A" "$AGENT_B" "$HUB_PID"; do kill -TERM "$p" 2>/dev/null; done
 start=$SECONDS
 for p in "$AGENT_A" "$AGENT_B" "$HUB_PID"; do wait "$p"; echo "# process $p exited with $?"; done
@@ -94,8 +139,11 @@ t_check "graceful stop within 15 s ($((SECONDS - start)) s)" [ $((SECONDS - star
 # one log per process run under valgrind (empty unless valgrind reported)
 count() { local f n=0; for f in "$T_DIR"/vg-$1-*.log; do [ -e "$f" ] && n=$((n + 1)); done; echo $n; }
 t_check "processes under valgrind: hub serve $(count hub-serve), agent run $(count agent-run), \
-hub account $(count hub-account), account login $(count account-login), sync run $(count sync-run)" \
-  [ "$(count hub-serve) $(count agent-run) $(count hub-account) $(count account-login) $(count sync-run)" = "1 2 1 2 5" ]
+hub account $(count hub-account), account login $(count account-login), sync run $(count sync-run), \
+backup terminal $(count backup-terminal), push $(count backup-push), list $(count backup-list), \
+restore $(count backup-restore)" \
+  [ "$(count hub-serve) $(count agent-run) $(count hub-account) $(count account-login) $(count sync-run) \
+$(count backup-terminal) $(count backup-push) $(count backup-list) $(count backup-restore)" = "1 2 1 2 5 1 1 1 1" ]
 errors=$(grep -H . "$T_DIR"/vg-*.log 2>/dev/null)
 if [ -z "$errors" ]; then
   t_ok "valgrind reports no error and no definite leak"

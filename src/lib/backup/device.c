@@ -47,6 +47,14 @@ struct link {
 
 static void link_close(struct link *l)
 {
+	if (l->c != NULL && l->session[0]) {
+		/* free the terminal's session slot; best effort */
+		cs_http_resp resp = {0};
+		char path[160];
+		snprintf(path, sizeof(path), "%sclose", l->base);
+		(void)cs_httpc_request(&resp, l->c, "POST", path, "application/json", "{}", 2, 4096, 10000);
+		cs_http_resp_clear(&resp);
+	}
 	cs_httpc_free(l->c);
 	if (l->ca_file[0])
 		unlink(l->ca_file);
@@ -679,6 +687,12 @@ int cs_backup_list(const char *data_dir, const char *code, const char *backup,
 	json_t *arr = json_object_get(resp, "backups");
 	for (size_t i = 0; r == 0 && i < json_array_size(arr); i++) {
 		json_t *rec = json_array_get(arr, i), *m = NULL;
+		const char *rid = json_string_value(json_object_get(rec, "id"));
+		if (backup != NULL && (rid == NULL || strcmp(rid, backup) != 0)) {
+			r = cs_error_set(CS_EAUTH, "the terminal answered with backup %s instead of %s",
+				rid ? rid : "?", backup);
+			break;
+		}
 		if ((r = open_manifest(&m, &l, rec)) < 0)
 			break;
 		if (backup == NULL) {
@@ -803,6 +817,14 @@ int cs_backup_restore(cs_backup_stats *st, const char *data_dir, const char *cod
 	json_decref(list);
 	if (rec == NULL) {
 		r = cs_error_set(CS_ENOTFOUND, "no backup %s on the terminal", backup);
+		goto done;
+	}
+	/* the manifest is sealed to its backup's id: a terminal cannot answer
+	 * with another backup of the account */
+	const char *rid = json_string_value(json_object_get(rec, "id"));
+	if (rid == NULL || strcmp(rid, backup) != 0) {
+		r = cs_error_set(CS_EAUTH, "the terminal answered with backup %s instead of %s",
+			rid ? rid : "?", backup);
 		goto done;
 	}
 	if ((r = open_manifest(&m, &l, rec)) < 0)

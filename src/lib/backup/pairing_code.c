@@ -35,6 +35,23 @@ int cs_backup_pairing_encode(char **out, const cs_backup_pairing *p)
 		r = cs_error_set(CS_EINVAL, "a code names 1 to %d addresses", CS_BACKUP_ADDRS_MAX);
 		goto done;
 	}
+	/* nothing the decoder would refuse */
+	if (strlen(p->id) != CS_BACKUP_PAIRING_ID_LEN || p->expires < 0) {
+		r = cs_error_set(CS_EINVAL, "a code needs a %d-character pairing id and an expiry",
+			CS_BACKUP_PAIRING_ID_LEN);
+		goto done;
+	}
+	for (size_t i = 0; i < p->naddrs; i++) {
+		size_t n = strnlen(p->addrs[i], CS_BACKUP_ADDR_MAX);
+		int ok = n > 0 && n < CS_BACKUP_ADDR_MAX;
+		for (size_t k = 0; ok && k < n; k++)
+			ok = p->addrs[i][k] > 0x20 && p->addrs[i][k] < 0x7f;
+		if (!ok) {
+			r = cs_error_set(CS_EINVAL, "address %zu of the code is empty or has spaces or control "
+						    "characters", i + 1);
+			goto done;
+		}
+	}
 	if ((r = cs_buf_put_u8(b, 1)) < 0 || (r = cs_buf_put_cstring(b, p->id)) < 0 ||
 	    (r = cs_buf_put(b, p->secret, 32)) < 0 || (r = cs_buf_put(b, p->fingerprint, 32)) < 0 ||
 	    (r = cs_buf_put_u64(b, (uint64_t)p->expires)) < 0 || (r = cs_buf_put_u8(b, (uint8_t)p->naddrs)) < 0)
@@ -83,7 +100,7 @@ int cs_backup_pairing_decode(cs_backup_pairing *p, const char *text)
 	memset(p, 0, sizeof(*p));
 	while (isspace((unsigned char)*text))
 		text++;
-	n = strnlen(text, TEXT_MAX + 1);
+	n = strlen(text);
 	while (n > 0 && isspace((unsigned char)text[n - 1]))
 		n--;
 	if (n <= PREFIX_LEN || n > TEXT_MAX || strncasecmp(text, PREFIX, PREFIX_LEN) != 0)

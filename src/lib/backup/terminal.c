@@ -309,8 +309,13 @@ static int hello_checked(struct terminal *t, cs_http_req *req)
 		if (t->sess[i].state == S_FREE)
 			s = &t->sess[i];
 	if (s == NULL) {
-		cs_http_reply_error(req, 503, "busy", "too many devices at once");
-		goto done;
+		/* all slots taken: the session idle longest makes room */
+		s = &t->sess[0];
+		for (size_t i = 1; i < SESSIONS_MAX; i++)
+			if (t->sess[i].last_ms < s->last_ms)
+				s = &t->sess[i];
+		cs_log(CS_LOG_INFO, "backup.session_evicted", "device=%s", s->phone);
+		cs_wipe(s, sizeof(*s));
 	}
 	uint8_t sid[32], mac[32];
 	char tn_hex[65], mac_hex[65];
@@ -633,7 +638,10 @@ static void session_call(struct terminal *t, cs_http_req *req, const char *rest)
 		return;
 	}
 	int post = strcmp(method, "POST") == 0;
-	if (strcmp(what, "missing") == 0 && post)
+	if (strcmp(what, "close") == 0 && post) {
+		cs_wipe(s, sizeof(*s));
+		cs_http_reply(req, 204, NULL, NULL, 0);
+	} else if (strcmp(what, "missing") == 0 && post)
 		missing(t, req);
 	else if (strcmp(what, "chunks") == 0 && is_hex(id, 32) && strcmp(method, "PUT") == 0)
 		put_chunk(t, req, s, id);
