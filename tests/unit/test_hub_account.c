@@ -395,7 +395,7 @@ static void test_upload_preconditions(void **state)
 	assert_int_equal(jint(json_array_get(cf, 1), "version"), 3);
 	assert_int_equal(jint(out, "version"), 3);
 	json_decref(out);
-	cs_assert_ok(cs__acct_get_records(f->hub->db, &out, NULL, f->alice, "coll", ids, 4, 1 << 20));
+	cs_assert_ok(cs__acct_get_records(f->hub->db, &out, NULL, f->alice, "coll", ids, 4, 1 << 20, NULL));
 	json_t *recs = jget(out, "records");
 	assert_int_equal(json_array_size(recs), 3); /* zz does not exist */
 	assert_string_equal(payload_of(recs, 0), "A1");
@@ -461,7 +461,7 @@ static void test_changes(void **state)
 	upload_ok(f->hub->db, f->alice, "c", r2, 2, 6);
 
 	/* everything since 0: versions in order, each record once */
-	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 0, 1000, 1 << 20));
+	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 0, 1000, 1 << 20, NULL));
 	recs = jget(out, "records");
 	assert_int_equal(json_array_size(recs), 5);
 	const char *order[] = {"r0", "r1", "r3", "r2", "r4"};
@@ -479,12 +479,12 @@ static void test_changes(void **state)
 	json_decref(out);
 
 	/* paging by limit */
-	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 0, 2, 1 << 20));
+	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 0, 2, 1 << 20, NULL));
 	assert_int_equal(json_array_size(jget(out, "records")), 2);
 	assert_true(json_is_true(jget(out, "more")));
 	assert_int_equal(jint(out, "version"), 7);
 	json_decref(out);
-	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 4, 2, 1 << 20));
+	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 4, 2, 1 << 20, NULL));
 	recs = jget(out, "records");
 	assert_int_equal(json_array_size(recs), 2);
 	assert_int_equal(jint(json_array_get(recs, 0), "version"), 6);
@@ -493,43 +493,43 @@ static void test_changes(void **state)
 
 	/* paging by payload bytes: never fewer than one record */
 	uint64_t bytes = 0;
-	cs_assert_ok(cs__acct_changes(f->hub->db, &out, &bytes, f->alice, "c", 0, 1000, 150));
+	cs_assert_ok(cs__acct_changes(f->hub->db, &out, &bytes, f->alice, "c", 0, 1000, 150, NULL));
 	assert_int_equal(json_array_size(jget(out, "records")), 1);
 	assert_true(json_is_true(jget(out, "more")));
 	assert_int_equal(bytes, 100);
 	json_decref(out);
-	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 0, 1000, 10));
+	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 0, 1000, 10, NULL));
 	assert_int_equal(json_array_size(jget(out, "records")), 1);
 	json_decref(out);
-	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 0, 1000, 200));
+	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 0, 1000, 200, NULL));
 	assert_int_equal(json_array_size(jget(out, "records")), 2);
 	json_decref(out);
 
 	/* nothing new, and an unknown collection */
-	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 7, 1000, 1 << 20));
+	cs_assert_ok(cs__acct_changes(f->hub->db, &out, NULL, f->alice, "c", 7, 1000, 1 << 20, NULL));
 	assert_int_equal(json_array_size(jget(out, "records")), 0);
 	assert_int_equal(jint(out, "version"), 7);
 	json_decref(out);
-	cs_assert_ok(cs__acct_changes(f->db2, &out, NULL, f->alice, "none", 0, 1000, 1 << 20));
+	cs_assert_ok(cs__acct_changes(f->db2, &out, NULL, f->alice, "none", 0, 1000, 1 << 20, NULL));
 	assert_int_equal(json_array_size(jget(out, "records")), 0);
 	assert_int_equal(jint(out, "version"), 0);
 	json_decref(out);
 
 	/* get: tombstones included, the order asked, byte cap with "more" */
 	const char *ids[] = {"r4", "nope", "r0", "r1"};
-	cs_assert_ok(cs__acct_get_records(f->hub->db, &out, NULL, f->alice, "c", ids, 4, 1 << 20));
+	cs_assert_ok(cs__acct_get_records(f->hub->db, &out, NULL, f->alice, "c", ids, 4, 1 << 20, NULL));
 	recs = jget(out, "records");
 	assert_int_equal(json_array_size(recs), 3);
 	assert_string_equal(json_string_value(jget(json_array_get(recs, 0), "id")), "r4");
 	assert_true(json_is_true(jget(json_array_get(recs, 0), "deleted")));
 	assert_string_equal(json_string_value(jget(json_array_get(recs, 1), "id")), "r0");
 	json_decref(out);
-	cs_assert_ok(cs__acct_get_records(f->hub->db, &out, NULL, f->alice, "c", ids, 4, 150));
+	cs_assert_ok(cs__acct_get_records(f->hub->db, &out, NULL, f->alice, "c", ids, 4, 150, NULL));
 	assert_int_equal(json_array_size(jget(out, "records")), 2); /* r4 (0 bytes), r0 */
 	assert_true(json_is_true(jget(out, "more")));
 	json_decref(out);
 	/* another account sees none of it */
-	cs_assert_ok(cs__acct_get_records(f->hub->db, &out, NULL, f->alice + 1, "c", ids, 4, 1 << 20));
+	cs_assert_ok(cs__acct_get_records(f->hub->db, &out, NULL, f->alice + 1, "c", ids, 4, 1 << 20, NULL));
 	assert_int_equal(json_array_size(jget(out, "records")), 0);
 	json_decref(out);
 }
@@ -558,7 +558,7 @@ static void test_two_processes(void **state)
 		assert_int_equal(cs__acct_upload(db, &out, f->alice, "c", stale, 1), CS_ECONFLICT);
 		json_decref(out);
 	}
-	cs_assert_ok(cs__acct_changes(f->db2, &out, NULL, f->alice, "c", 0, 1000, 1 << 20));
+	cs_assert_ok(cs__acct_changes(f->db2, &out, NULL, f->alice, "c", 0, 1000, 1 << 20, NULL));
 	json_t *recs = jget(out, "records");
 	assert_int_equal(json_array_size(recs), 8); /* k0..k6 and shared */
 	int64_t prev = 0;

@@ -91,11 +91,11 @@ static int refused(const cs_http_resp *resp, const char *path)
 	return r;
 }
 
-int cs__acct_call(struct cs__acct_conn *cn, const char *path, json_t *req, json_t **resp_out,
-	int *status)
+int cs__acct_call_att(struct cs__acct_conn *cn, const char *path, json_t *req, const uint8_t *att,
+	size_t att_len, json_t **resp_out, int *status, uint8_t **resp_att, size_t *resp_att_len)
 {
 	cs_http_resp resp = {0};
-	cs_buf *frame = NULL;
+	cs_buf *plain_req = NULL, *frame = NULL;
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
 	char *text = NULL;
@@ -103,6 +103,10 @@ int cs__acct_call(struct cs__acct_conn *cn, const char *path, json_t *req, json_
 	int r;
 
 	*resp_out = NULL;
+	if (resp_att != NULL) {
+		*resp_att = NULL;
+		*resp_att_len = 0;
+	}
 	if (req == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	if (cn->s->expires <= cs_clock_now()) {
@@ -115,12 +119,18 @@ int cs__acct_call(struct cs__acct_conn *cn, const char *path, json_t *req, json_
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	size_t tl = strlen(text);
 	int64_t ts = cs_clock_now_ms();
-	if ((frame = cs_buf_new(tl + CS_ACCT_FRAME_OVERHEAD)) == NULL) {
+	/* the body: JSON, then (when there are attachments) a NUL and them */
+	if ((plain_req = cs_buf_new(tl + 1 + att_len)) == NULL ||
+	    (frame = cs_buf_new(tl + 1 + att_len + CS_ACCT_FRAME_OVERHEAD)) == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
+	if ((r = cs_buf_put(plain_req, text, tl)) < 0 ||
+	    (att != NULL && ((r = cs_buf_put_u8(plain_req, 0)) < 0 ||
+				    (r = cs_buf_put(plain_req, att, att_len)) < 0)))
+		goto done;
 	if ((r = cs_acct_request_seal(frame, cn->s->token, cn->s->mk, "POST", path, ts,
-		     (const uint8_t *)text, tl)) < 0)
+		     cs_buf_ptr(plain_req), cs_buf_len(plain_req))) < 0)
 		goto done;
 	if ((r = send_any(&resp, cn, path, SEALED_TYPE, cs_buf_ptr(frame), cs_buf_len(frame))) < 0)
 		goto done;
@@ -131,11 +141,22 @@ int cs__acct_call(struct cs__acct_conn *cn, const char *path, json_t *req, json_
 	if ((r = cs_acct_response_open(&plain, &plain_len, cn->s->mk, "POST", path, ts,
 		     (int)resp.status, resp.body, resp.len)) < 0)
 		goto done;
-	if ((j = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+	size_t jl = strnlen((const char *)plain, plain_len);
+	if ((j = json_loadb((const char *)plain, jl, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
 	    !json_is_object(j)) {
 		json_decref(j);
 		r = cs_error_set(CS_EMALFORMED, "%s: the hub's answer is not a JSON object", path);
 		goto done;
+	}
+	if (resp_att != NULL && jl < plain_len) {
+		size_t n = plain_len - jl - 1;
+		if ((*resp_att = malloc(n ? n : 1)) == NULL) {
+			json_decref(j);
+			r = cs_error_set(CS_ENOMEM, "out of memory");
+			goto done;
+		}
+		memcpy(*resp_att, plain + jl + 1, n);
+		*resp_att_len = n;
 	}
 	*resp_out = j;
 	*status = (int)resp.status;
@@ -143,9 +164,16 @@ int cs__acct_call(struct cs__acct_conn *cn, const char *path, json_t *req, json_
 done:
 	cs_freezero(plain, plain_len);
 	cs_free_secret_str(text);
+	cs_buf_free(plain_req);
 	cs_buf_free(frame);
 	cs_http_resp_clear(&resp);
 	return r;
+}
+
+int cs__acct_call(struct cs__acct_conn *cn, const char *path, json_t *req, json_t **resp_out,
+	int *status)
+{
+	return cs__acct_call_att(cn, path, req, NULL, 0, resp_out, status, NULL, NULL);
 }
 
 int cs__acct_name(char out[33], const uint8_t dk[CS_ACCT_KEY_LEN], const char *label,

@@ -8,7 +8,7 @@
 #include <certsync/index.h>
 
 #define CS__ACCT_HUBS_MAX 8
-#define CS__ACCT_RESP_MAX (24u << 20)   /* largest response read */
+#define CS__ACCT_RESP_MAX (32u << 20)   /* largest response read */
 #define CS__ACCT_BATCH_BYTES (5u << 20) /* payload bytes per upload request */
 #define CS__ACCT_BATCH_RECORDS 1000
 #define CS__ACCT_TIMEOUT_MS 120000
@@ -51,6 +51,12 @@ void cs__acct_conn_close(struct cs__acct_conn *cn);
  * status is an error whose message is the hub's. */
 int cs__acct_call(struct cs__acct_conn *cn, const char *path, json_t *req, json_t **resp,
 	int *status);
+/* The same with attachments (PROTOCOL.md §11.4): att[0..att_len) follows
+ * the request's JSON after a NUL byte when att is not NULL; the answer's
+ * attachments (what follows its JSON) are copied to *resp_att (malloc'd;
+ * NULL when none) when resp_att is not NULL. */
+int cs__acct_call_att(struct cs__acct_conn *cn, const char *path, json_t *req, const uint8_t *att,
+	size_t att_len, json_t **resp, int *status, uint8_t **resp_att, size_t *resp_att_len);
 
 /* The account's data key sealing a record payload (PROTOCOL.md §11.6):
  * *out (malloc'd) = nonce || AES-256-GCM(dk, plain), AAD naming the

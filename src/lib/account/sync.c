@@ -248,27 +248,53 @@ static int chunk_id(char out[33], struct syncer *y, const uint8_t hash[CS_HASH_L
 	return cs__acct_name(out, y->s.dk, "chunk", hex, NULL);
 }
 
+/* A record's sealed payload: from the answer's attachments ("payload_at",
+ * "payload_len") or from base64 ("payload"). *out points into att, or is
+ * malloc'd (*owned set). CS_ENOTFOUND for a record without payload. */
+static int record_payload(const uint8_t **out, size_t *len, uint8_t **owned, json_t *rec,
+	const uint8_t *att, size_t att_len)
+{
+	json_t *at = json_object_get(rec, "payload_at"), *pl = json_object_get(rec, "payload_len");
+	const char *b64 = json_string_value(json_object_get(rec, "payload"));
+	*owned = NULL;
+	if (json_is_integer(at) && json_is_integer(pl)) {
+		json_int_t a = json_integer_value(at), n = json_integer_value(pl);
+		if (a < 0 || n < 0 || (uint64_t)a > att_len || (uint64_t)n > att_len - (uint64_t)a)
+			return cs_error_set(CS_EMALFORMED, "a record's payload lies outside the answer");
+		*out = att + a;
+		*len = (size_t)n;
+		return CS_OK;
+	}
+	if (b64 == NULL)
+		return CS_ENOTFOUND;
+	if (cs_base64_decode(owned, len, b64, PAYLOAD_B64_MAX) < 0)
+		return cs_error_set(CS_EMALFORMED, "a record's payload is not base64");
+	*out = *owned;
+	return CS_OK;
+}
+
 /* Decrypt and decode one record of a changes answer. */
-static int remote_from_json(struct cs__acct_path *rm, struct syncer *y, json_t *rec)
+static int remote_from_json(struct cs__acct_path *rm, struct syncer *y, json_t *rec,
+	const uint8_t *att, size_t att_len)
 {
 	const char *id = json_string_value(json_object_get(rec, "id"));
-	const char *b64 = json_string_value(json_object_get(rec, "payload"));
 	json_t *ver = json_object_get(rec, "version");
-	uint8_t *sealed = NULL, *plain = NULL;
+	const uint8_t *sealed = NULL;
+	uint8_t *owned = NULL, *plain = NULL;
 	size_t sl = 0, pl = 0;
 	int r;
 
 	memset(rm, 0, sizeof(*rm));
 	if (id == NULL || !json_is_integer(ver))
 		return cs_error_set(CS_EMALFORMED, "changes: a record without id or version");
-	if (b64 == NULL) {
+	if ((r = record_payload(&sealed, &sl, &owned, rec, att, att_len)) == CS_ENOTFOUND) {
 		rm->version = json_integer_value(ver);
 		return CS_ENOTFOUND; /* removed at the record level: not written by this client */
 	}
-	if (cs_base64_decode(&sealed, &sl, b64, PAYLOAD_B64_MAX) < 0)
-		return cs_error_set(CS_EMALFORMED, "record %s: payload is not base64", id);
+	if (r < 0)
+		return r;
 	r = cs__acct_payload_open(&plain, &pl, y->s.dk, y->coll, id, sealed, sl);
-	free(sealed);
+	free(owned);
 	if (r < 0)
 		return r;
 	r = cs__acct_path_decode(rm, plain, pl);
@@ -346,9 +372,11 @@ static int fetch_batch(struct syncer *y, char (*ids)[33], const uint8_t (*hashes
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(list, json_string(ids[i]));
-	if ((r = cs__acct_call(&y->cn, "/v1/account/records/get",
-		     json_pack("{s:s, s:o}", "collection", CHUNKS_COLLECTION, "ids", list), &resp,
-		     &status)) < 0)
+	uint8_t *att = NULL;
+	size_t att_len = 0;
+	if ((r = cs__acct_call_att(&y->cn, "/v1/account/records/get",
+		     json_pack("{s:s, s:o, s:b}", "collection", CHUNKS_COLLECTION, "ids", list,
+			     "attachments", 1), NULL, 0, &resp, &status, &att, &att_len)) < 0)
 		return r;
 	json_t *recs = json_object_get(resp, "records");
 	for (size_t i = 0; i < n; i++) {
@@ -358,19 +386,17 @@ static int fetch_batch(struct syncer *y, char (*ids)[33], const uint8_t (*hashes
 			if (id && strcmp(id, ids[i]) == 0)
 				rec = json_array_get(recs, k);
 		}
-		const char *b64 = json_string_value(json_object_get(rec, "payload"));
-		uint8_t *sealed = NULL, *plain = NULL, h[CS_HASH_LEN];
+		const uint8_t *sealed = NULL;
+		uint8_t *owned = NULL, *plain = NULL, h[CS_HASH_LEN];
 		size_t sl = 0, pl = 0;
-		if (b64 == NULL) {
+		if (rec == NULL || (r = record_payload(&sealed, &sl, &owned, rec, att, att_len)) == CS_ENOTFOUND) {
 			r = cs_error_set(CS_ENOTFOUND, "chunk record %s is missing on the hub", ids[i]);
 			break;
 		}
-		if (cs_base64_decode(&sealed, &sl, b64, PAYLOAD_B64_MAX) < 0) {
-			r = cs_error_set(CS_EMALFORMED, "chunk record %s is not base64", ids[i]);
+		if (r < 0)
 			break;
-		}
 		r = cs__acct_payload_open(&plain, &pl, y->s.dk, CHUNKS_COLLECTION, ids[i], sealed, sl);
-		free(sealed);
+		free(owned);
 		if (r < 0)
 			break;
 		cs_sha256(h, plain, pl);
@@ -399,6 +425,7 @@ static int fetch_batch(struct syncer *y, char (*ids)[33], const uint8_t (*hashes
 		y->done += pl;
 	}
 	json_decref(resp);
+	free(att);
 	qsort(y->got, y->ngot, sizeof(*y->got), fetched_cmp);
 	progress(y, "pull");
 	return r;
@@ -622,7 +649,7 @@ static int decide(struct syncer *y, const struct cs__acct_path *rm, struct cs__a
 }
 
 /* Apply the records of one changes page in groups of bounded memory. */
-static int pull_page(struct syncer *y, json_t *recs, int64_t *since)
+static int pull_page(struct syncer *y, json_t *recs, const uint8_t *att, size_t att_len, int64_t *since)
 {
 	size_t n = json_array_size(recs), start = 0;
 	struct cs__acct_path *rms = calloc(n ? n : 1, sizeof(*rms));
@@ -635,7 +662,7 @@ static int pull_page(struct syncer *y, json_t *recs, int64_t *since)
 		goto done;
 	}
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = remote_from_json(&rms[i], y, json_array_get(recs, i));
+		r = remote_from_json(&rms[i], y, json_array_get(recs, i), att, att_len);
 		if (r == CS_ENOTFOUND) {
 			skip[i] = 1;
 			r = CS_OK;
@@ -698,15 +725,18 @@ static int pull(struct syncer *y)
 	int more = 1, status;
 
 	while (r == 0 && more) {
-		if ((r = cs__acct_call(&y->cn, "/v1/account/records/changes",
-			     json_pack("{s:s, s:I, s:i}", "collection", y->coll, "since", (json_int_t)since,
-				     "limit", 1000), &resp, &status)) < 0)
+		uint8_t *att = NULL;
+		size_t att_len = 0;
+		if ((r = cs__acct_call_att(&y->cn, "/v1/account/records/changes",
+			     json_pack("{s:s, s:I, s:i, s:b}", "collection", y->coll, "since", (json_int_t)since,
+				     "limit", 1000, "attachments", 1), NULL, 0, &resp, &status, &att, &att_len)) < 0)
 			break;
 		more = json_is_true(json_object_get(resp, "more"));
 		json_t *v = json_object_get(resp, "version");
 		if (json_is_integer(v))
 			y->stats->version = (uint64_t)json_integer_value(v);
-		r = pull_page(y, json_object_get(resp, "records"), &since);
+		r = pull_page(y, json_object_get(resp, "records"), att, att_len, &since);
+		free(att);
 		json_decref(resp);
 		resp = NULL;
 	}
@@ -808,6 +838,7 @@ static void changes_clear(struct changes *ch)
 /* An upload batch being filled. */
 struct batch {
 	json_t *records;
+	cs_buf *att;          /* the sealed payloads, sent as attachments */
 	size_t bytes;
 	const char *collection;
 	/* for path records: the changes in it, to record their bases after */
@@ -822,9 +853,10 @@ static int batch_init(struct batch *b, const char *collection)
 	memset(b, 0, sizeof(*b));
 	b->collection = collection;
 	b->records = json_array();
+	b->att = cs_buf_new(CS__ACCT_BATCH_BYTES + (8u << 20));
 	b->which = malloc(CS__ACCT_BATCH_RECORDS * sizeof(*b->which));
 	b->ids = malloc(CS__ACCT_BATCH_RECORDS * sizeof(*b->ids));
-	if (b->records == NULL || b->which == NULL || b->ids == NULL)
+	if (b->records == NULL || b->att == NULL || b->which == NULL || b->ids == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	return CS_OK;
 }
@@ -832,6 +864,7 @@ static int batch_init(struct batch *b, const char *collection)
 static void batch_free(struct batch *b)
 {
 	json_decref(b->records);
+	cs_buf_free(b->att);
 	free(b->which);
 	free(b->ids);
 	memset(b, 0, sizeof(*b));
@@ -847,17 +880,16 @@ static int batch_add(struct syncer *y, struct batch *b, const char *id, const ui
 	size_t len, int with_precondition, int64_t if_version)
 {
 	uint8_t *sealed = NULL;
-	size_t sl = 0;
-	char *b64 = NULL;
+	size_t sl = 0, at = cs_buf_len(b->att);
 	int r = cs__acct_payload_seal(&sealed, &sl, y->s.dk, b->collection, id, content, len);
 	if (r < 0)
 		return r;
-	r = cs_base64_encode(&b64, sealed, sl);
+	r = cs_buf_put(b->att, sealed, sl);
 	free(sealed);
 	if (r < 0)
 		return r;
-	json_t *rec = json_pack("{s:s, s:s}", "id", id, "payload", b64);
-	free(b64);
+	json_t *rec = json_pack("{s:s, s:I, s:I}", "id", id, "payload_at", (json_int_t)at,
+		"payload_len", (json_int_t)sl);
 	if (rec == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	if (with_precondition)
@@ -877,7 +909,8 @@ static int batch_send(struct syncer *y, struct batch *b, json_t **resp)
 	if (b->n == 0)
 		return 0;
 	json_t *req = json_pack("{s:s, s:O}", "collection", b->collection, "records", b->records);
-	if ((r = cs__acct_call(&y->cn, "/v1/account/records/upload", req, resp, &status)) < 0)
+	if ((r = cs__acct_call_att(&y->cn, "/v1/account/records/upload", req, cs_buf_ptr(b->att),
+		     cs_buf_len(b->att), resp, &status, NULL, NULL)) < 0)
 		return r;
 	return status == 412 ? 1 : 0;
 }
@@ -885,6 +918,7 @@ static int batch_send(struct syncer *y, struct batch *b, json_t **resp)
 static void batch_reset(struct batch *b)
 {
 	json_array_clear(b->records);
+	cs_buf_reset(b->att);
 	b->n = 0;
 	b->bytes = 0;
 }

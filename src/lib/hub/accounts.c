@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <certsync/account.h>
+#include <certsync/buf.h>
 #include <certsync/clock.h>
 #include <certsync/encoding.h>
 #include <certsync/error.h>
@@ -518,29 +519,42 @@ static int collection_version(cs_store *db, int64_t *v, int64_t account, const c
 }
 
 /* Append {"id", "version", "deleted", "payload"} to arr. */
-static int add_record(json_t *arr, const char *id, int64_t version, int deleted,
+/* One record of an answer: the payload as base64, or (att non-NULL)
+ * appended to the answer's attachments and named by offset and length. */
+static int add_record(json_t *arr, cs_buf *att, const char *id, int64_t version, int deleted,
 	const void *payload, size_t len)
 {
 	char *b64 = NULL;
-	json_t *p;
+	json_t *o;
 	int r;
+	o = json_pack("{s:s, s:I, s:b}", "id", id, "version", (json_int_t)version, "deleted", deleted);
+	if (o == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
 	if (deleted) {
-		p = json_null();
-	} else {
-		if ((r = cs_base64_encode(&b64, payload ? payload : "", len)) < 0)
+		json_object_set_new(o, "payload", json_null());
+	} else if (att != NULL) {
+		size_t at = cs_buf_len(att);
+		if ((r = cs_buf_put(att, payload ? payload : "", len)) < 0) {
+			json_decref(o);
 			return r;
-		p = json_stringn_nocheck(b64, strlen(b64));
+		}
+		json_object_set_new(o, "payload_at", json_integer((json_int_t)at));
+		json_object_set_new(o, "payload_len", json_integer((json_int_t)len));
+	} else {
+		if ((r = cs_base64_encode(&b64, payload ? payload : "", len)) < 0) {
+			json_decref(o);
+			return r;
+		}
+		json_object_set_new(o, "payload", json_stringn_nocheck(b64, strlen(b64)));
 		free(b64);
 	}
-	json_t *o = json_pack("{s:s, s:I, s:b, s:o}", "id", id, "version", (json_int_t)version,
-		"deleted", deleted, "payload", p);
-	if (o == NULL || json_array_append_new(arr, o) < 0)
+	if (json_array_append_new(arr, o) < 0)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	return CS_OK;
 }
 
 int cs__acct_changes(cs_store *db, json_t **out, uint64_t *bytes, int64_t account,
-	const char *collection, int64_t since, int64_t limit, size_t max_bytes)
+	const char *collection, int64_t since, int64_t limit, size_t max_bytes, cs_buf *att)
 {
 	cs_stmt *q = NULL;
 	json_t *arr = json_array();
@@ -575,7 +589,7 @@ int cs__acct_changes(cs_store *db, json_t **out, uint64_t *bytes, int64_t accoun
 		const void *p = NULL;
 		if (!deleted)
 			p = cs_stmt_blob(q, 4, &len);
-		if ((r = add_record(arr, cs_stmt_text(q, 0), cs_stmt_int64(q, 1), deleted, p,
+		if ((r = add_record(arr, att, cs_stmt_text(q, 0), cs_stmt_int64(q, 1), deleted, p,
 			     deleted ? 0 : len)) < 0)
 			goto rollback;
 		total += deleted ? 0 : len;
@@ -608,7 +622,7 @@ done:
 }
 
 int cs__acct_get_records(cs_store *db, json_t **out, uint64_t *bytes, int64_t account,
-	const char *collection, const char *const *ids, size_t n, size_t max_bytes)
+	const char *collection, const char *const *ids, size_t n, size_t max_bytes, cs_buf *att)
 {
 	cs_stmt *q = NULL;
 	json_t *arr = json_array();
@@ -640,7 +654,7 @@ int cs__acct_get_records(cs_store *db, json_t **out, uint64_t *bytes, int64_t ac
 			break;
 		}
 		const void *p = deleted ? NULL : cs_stmt_blob(q, 3, &len);
-		if ((r = add_record(arr, ids[i], cs_stmt_int64(q, 0), deleted, p, len)) < 0)
+		if ((r = add_record(arr, att, ids[i], cs_stmt_int64(q, 0), deleted, p, len)) < 0)
 			goto rollback;
 		total += len;
 		count++;

@@ -335,11 +335,12 @@ static void refuse(cs_hub *hub, cs_http_req *req, int status, const char *code, 
 	cs__hub_reply_error(hub, req, status, code, "%s", msg);
 }
 
-/* Answer a call with body (stolen) sealed for its request and status. */
-static void reply_sealed(cs_hub *hub, struct call *c, int status, json_t *body)
+/* Answer a call with body (stolen) and, when att is not NULL, the
+ * attachments after a NUL byte, sealed for its request and status. */
+static void reply_sealed_att(cs_hub *hub, struct call *c, int status, json_t *body, const cs_buf *att)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	cs_buf *out = NULL;
+	cs_buf *plain = NULL, *out = NULL;
 	int r;
 
 	json_decref(body);
@@ -347,19 +348,28 @@ static void reply_sealed(cs_hub *hub, struct call *c, int status, json_t *body)
 		cs__hub_reply_error(hub, c->req, 500, "error", "out of memory");
 		return;
 	}
-	size_t tl = strlen(text);
-	if ((out = cs_buf_new(tl + 64)) == NULL) {
+	size_t tl = strlen(text), al = att ? cs_buf_len(att) : 0;
+	if ((plain = cs_buf_new(tl + 1 + al)) == NULL || (out = cs_buf_new(tl + 1 + al + 64)) == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
-	} else {
-		r = cs_acct_response_seal(out, c->tok.message_key, "POST", c->path, c->f.ts_ms, status,
-			(const uint8_t *)text, tl);
+	} else if ((r = cs_buf_put(plain, text, tl)) == 0 && att != NULL &&
+		   (r = cs_buf_put_u8(plain, 0)) == 0) {
+		r = cs_buf_put(plain, cs_buf_ptr(att), al);
 	}
+	if (r == 0)
+		r = cs_acct_response_seal(out, c->tok.message_key, "POST", c->path, c->f.ts_ms, status,
+			cs_buf_ptr(plain), cs_buf_len(plain));
 	if (r < 0)
 		cs__hub_reply_cs_error(hub, c->req, r);
 	else
 		cs__hub_reply(hub, c->req, status, SEALED_TYPE, cs_buf_ptr(out), cs_buf_len(out));
+	cs_buf_free(plain);
 	cs_buf_free(out);
 	cs_freezero(text, tl);
+}
+
+static void reply_sealed(cs_hub *hub, struct call *c, int status, json_t *body)
+{
+	reply_sealed_att(hub, c, status, body, NULL);
 }
 
 static void records_changes(cs_hub *hub, struct call *c)
@@ -369,14 +379,19 @@ static void records_changes(cs_hub *hub, struct call *c)
 	uint64_t bytes = 0;
 	int r;
 
-	if ((r = cs__parse_acct_changes(&b, (const char *)c->plain, c->plain_len)) < 0 ||
-	    (r = cs__acct_changes(hub->db, &out, &bytes, c->tok.account_id, b.collection, b.since,
-		     b.limit, CS__ACCT_ANSWER_BYTES)) < 0) {
+	cs_buf *att = NULL;
+	if ((r = cs__parse_acct_changes(&b, (const char *)c->plain, c->plain_len)) == 0 &&
+	    b.attachments && (att = cs_buf_new(CS__ACCT_ATTACH_MAX)) == NULL)
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+	if (r < 0 || (r = cs__acct_changes(hub->db, &out, &bytes, c->tok.account_id, b.collection,
+			      b.since, b.limit, CS__ACCT_ANSWER_BYTES, att)) < 0) {
+		cs_buf_free(att);
 		cs__hub_reply_cs_error(hub, c->req, r);
 		return;
 	}
 	hub->m.acct_bytes_sent += bytes;
-	reply_sealed(hub, c, 200, out);
+	reply_sealed_att(hub, c, 200, out, att);
+	cs_buf_free(att);
 }
 
 static void records_get(cs_hub *hub, struct call *c)
@@ -386,16 +401,22 @@ static void records_get(cs_hub *hub, struct call *c)
 	uint64_t bytes = 0;
 	int r;
 
-	if ((r = cs__parse_acct_get(&b, (const char *)c->plain, c->plain_len)) == 0)
+	cs_buf *att = NULL;
+	if ((r = cs__parse_acct_get(&b, (const char *)c->plain, c->plain_len)) == 0 &&
+	    b.attachments && (att = cs_buf_new(CS__ACCT_ATTACH_MAX)) == NULL)
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+	if (r == 0)
 		r = cs__acct_get_records(hub->db, &out, &bytes, c->tok.account_id, b.collection,
-			b.ids, b.n, CS__ACCT_ANSWER_BYTES);
+			b.ids, b.n, CS__ACCT_ANSWER_BYTES, att);
 	cs__acct_get_body_clear(&b);
 	if (r < 0) {
+		cs_buf_free(att);
 		cs__hub_reply_cs_error(hub, c->req, r);
 		return;
 	}
 	hub->m.acct_bytes_sent += bytes;
-	reply_sealed(hub, c, 200, out);
+	reply_sealed_att(hub, c, 200, out, att);
+	cs_buf_free(att);
 }
 
 static void records_upload(cs_hub *hub, struct call *c)

@@ -11,6 +11,7 @@
  */
 #include <jansson.h>
 #include <certsync/account.h>
+#include <certsync/buf.h>
 #include <certsync/httpd.h>
 #include <certsync/hub.h>
 #include <certsync/identity.h>
@@ -499,16 +500,19 @@ int cs__acct_fail_expire(cs_store *db, int64_t now_ms);
 /* Records (PROTOCOL.md §11.5). Each builds the JSON answer in *out (new
  * reference) and adds the payload bytes it holds to *bytes (may be NULL).
  *
+ * With att non-NULL, payloads are appended to att and named by
+ * "payload_at"/"payload_len" instead of carried as base64 "payload".
+ *
  * changes: records of collection with version > since in version order,
  * at most limit, stopping before max_bytes of payload (but never before
  * the first record); "version" and the records come from one snapshot. */
 int cs__acct_changes(cs_store *db, json_t **out, uint64_t *bytes, int64_t account,
-	const char *collection, int64_t since, int64_t limit, size_t max_bytes);
+	const char *collection, int64_t since, int64_t limit, size_t max_bytes, cs_buf *att);
 /* get: the records among ids[0..n) that exist (deleted ones as
  * tombstones), in the order asked, stopping before max_bytes of payload
  * (never before the first) with "more": true. */
 int cs__acct_get_records(cs_store *db, json_t **out, uint64_t *bytes, int64_t account,
-	const char *collection, const char *const *ids, size_t n, size_t max_bytes);
+	const char *collection, const char *const *ids, size_t n, size_t max_bytes, cs_buf *att);
 /* upload: in one IMMEDIATE transaction, check every precondition; when all
  * hold, give each record the collection's next version in request order
  * and write it: CS_OK with {"versions", "version"}. When any fails,
@@ -518,6 +522,8 @@ int cs__acct_upload(cs_store *db, json_t **out, int64_t account, const char *col
 
 /* Largest payload of a changes or get answer (PROTOCOL.md §11.5). */
 #define CS__ACCT_ANSWER_BYTES (16u << 20)
+/* attachments of one answer: up to the cap, plus one record that crosses it */
+#define CS__ACCT_ATTACH_MAX (CS__ACCT_ANSWER_BYTES + CS__HUB_ACCT_PAYLOAD_MAX + 1024)
 
 /* ---- account HTTP (api_account.c) ---- */
 

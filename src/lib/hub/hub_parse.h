@@ -193,6 +193,7 @@ int cs__parse_acct_finish(struct cs__acct_finish_body *out, const char *text, si
 struct cs__acct_changes_body {
 	char collection[CS__HUB_ACCT_NAME_MAX + 1];
 	int64_t since, limit;
+	int attachments; /* payloads as attachments rather than base64 */
 };
 int cs__parse_acct_changes(struct cs__acct_changes_body *out, const char *text, size_t len);
 
@@ -200,6 +201,7 @@ int cs__parse_acct_changes(struct cs__acct_changes_body *out, const char *text, 
  * none twice. ids point into root; ids is malloc'd; _clear frees both. */
 struct cs__acct_get_body {
 	json_t *root;
+	int attachments; /* payloads as attachments rather than base64 */
 	char collection[CS__HUB_ACCT_NAME_MAX + 1];
 	const char **ids;
 	size_t n;
@@ -208,8 +210,10 @@ int cs__parse_acct_get(struct cs__acct_get_body *out, const char *text, size_t l
 void cs__acct_get_body_clear(struct cs__acct_get_body *b);
 
 /* One record of an upload: if_version -1 when absent (unconditional);
- * payload (malloc'd, decoded from base64, at most 6 MiB) is required
- * unless deleted, and refused with deleted. */
+ * payload (malloc'd, at most 6 MiB; from base64 "payload", or copied from
+ * the body's attachments by "payload_at" and "payload_len") is required
+ * unless deleted, and refused with deleted. The parsers of sealed bodies
+ * read JSON up to the first NUL byte; an upload's attachments follow it. */
 struct cs__acct_upload_rec {
 	const char *id;
 	int64_t if_version;

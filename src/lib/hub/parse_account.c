@@ -185,7 +185,8 @@ int cs__parse_acct_changes(struct cs__acct_changes_body *out, const char *text, 
 		return r;
 	if ((r = get_collection(b.collection, root)) == 0 &&
 	    (r = cs__json_int(&b.since, root, "since", 0, 0, CS__HUB_ACCT_VERSION_MAX)) == 0 &&
-	    (r = cs__json_int(&b.limit, root, "limit", 0, 1, CS__HUB_ACCT_BATCH_MAX)) == 0)
+	    (r = cs__json_int(&b.limit, root, "limit", 0, 1, CS__HUB_ACCT_BATCH_MAX)) == 0 &&
+	    (r = cs__json_bool(&b.attachments, root, "attachments", 0)) == 0)
 		*out = b;
 	json_decref(root);
 	return r;
@@ -201,7 +202,8 @@ int cs__parse_acct_get(struct cs__acct_get_body *out, const char *text, size_t l
 	memset(&b, 0, sizeof(b));
 	if ((r = cs__parse_object(&b.root, text, len, CS__HUB_ACCT_JSON_MAX)) < 0)
 		return r;
-	if ((r = get_collection(b.collection, b.root)) < 0 || (r = get_array(&arr, b.root, "ids")) < 0)
+	if ((r = get_collection(b.collection, b.root)) < 0 || (r = get_array(&arr, b.root, "ids")) < 0 ||
+	    (r = cs__json_bool(&b.attachments, b.root, "attachments", 0)) < 0)
 		goto fail;
 	size_t n = json_array_size(arr);
 	if (n > 0 && (b.ids = calloc(n, sizeof(*b.ids))) == NULL) {
@@ -232,10 +234,23 @@ void cs__acct_get_body_clear(struct cs__acct_get_body *b)
 }
 
 /* One entry of "records" into *rec. */
-static int upload_rec(struct cs__acct_upload_rec *rec, json_t *o, size_t i)
+/* The JSON part of a sealed body and its attachment area (PROTOCOL.md
+ * §11.4): the text up to the first NUL byte, and the bytes after it. */
+static void split_body(size_t *json_len, const uint8_t **att, size_t *att_len, const char *text,
+	size_t len)
+{
+	size_t jl = strnlen(text, len);
+	*json_len = jl;
+	*att = jl < len ? (const uint8_t *)text + jl + 1 : NULL;
+	*att_len = jl < len ? len - jl - 1 : 0;
+}
+
+static int upload_rec(struct cs__acct_upload_rec *rec, json_t *o, size_t i, const uint8_t *att,
+	size_t att_len)
 {
 	const char *b64 = NULL;
 	char label[40];
+	int64_t at = -1, plen = -1;
 	int r;
 
 	if (!json_is_object(o))
@@ -247,12 +262,27 @@ static int upload_rec(struct cs__acct_upload_rec *rec, json_t *o, size_t i)
 	if ((r = cs__json_int(&rec->if_version, o, "if_version", 0, 0,
 		     CS__HUB_ACCT_VERSION_MAX)) < 0 ||
 	    (r = cs__json_bool(&rec->deleted, o, "deleted", 0)) < 0 ||
-	    (r = cs__json_str(&b64, o, "payload", 0, PAYLOAD_B64_MAX)) < 0)
+	    (r = cs__json_str(&b64, o, "payload", 0, PAYLOAD_B64_MAX)) < 0 ||
+	    (r = cs__json_int(&at, o, "payload_at", 0, 0, INT64_MAX)) < 0 ||
+	    (r = cs__json_int(&plen, o, "payload_len", 0, 0, CS__HUB_ACCT_PAYLOAD_MAX)) < 0)
 		return cs_error_wrap("records[%zu]", i);
-	if (rec->deleted && b64 != NULL)
+	int attached = at >= 0 || plen >= 0;
+	if (attached && (at < 0 || plen < 0))
+		return cs_error_set(CS_EINVAL, "records[%zu]: payload_at and payload_len go together", i);
+	if (attached && b64 != NULL)
+		return cs_error_set(CS_EINVAL, "records[%zu]: payload and payload_at exclude each other", i);
+	if (rec->deleted && (b64 != NULL || attached))
 		return cs_error_set(CS_EINVAL, "records[%zu]: a deletion carries no payload", i);
-	if (!rec->deleted && b64 == NULL)
+	if (!rec->deleted && b64 == NULL && !attached)
 		return cs_error_set(CS_EINVAL, "records[%zu]: member \"payload\" is required", i);
+	if (attached) {
+		if ((uint64_t)at > att_len || (uint64_t)plen > att_len - (uint64_t)at)
+			return cs_error_set(CS_EMALFORMED, "records[%zu]: the payload lies outside the attachments", i);
+		if ((rec->payload = malloc(plen ? (size_t)plen : 1)) == NULL)
+			return cs_error_set(CS_ENOMEM, "out of memory");
+		memcpy(rec->payload, att + at, (size_t)plen);
+		rec->len = (size_t)plen;
+	}
 	if (b64 != NULL) {
 		if ((r = cs_base64_decode(&rec->payload, &rec->len, b64, PAYLOAD_B64_MAX)) < 0)
 			return r == CS_ENOMEM ? r : cs_error_set(CS_EMALFORMED,
@@ -271,9 +301,13 @@ int cs__parse_acct_upload(struct cs__acct_upload_body *out, const char *text, si
 	json_t *arr = NULL;
 	int r;
 
+	const uint8_t *att;
+	size_t jl, att_len;
+
 	memset(out, 0, sizeof(*out));
 	memset(&b, 0, sizeof(b));
-	if ((r = cs__parse_object(&b.root, text, len, CS__HUB_ACCT_UPLOAD_MAX)) < 0)
+	split_body(&jl, &att, &att_len, text, len);
+	if ((r = cs__parse_object(&b.root, text, jl, CS__HUB_ACCT_UPLOAD_MAX)) < 0)
 		return r;
 	if ((r = get_collection(b.collection, b.root)) < 0 ||
 	    (r = get_array(&arr, b.root, "records")) < 0)
@@ -288,7 +322,7 @@ int cs__parse_acct_upload(struct cs__acct_upload_body *out, const char *text, si
 		/* counted first: _clear frees the payload of a record that failed
 		 * half-way through */
 		b.n = i + 1;
-		if ((r = upload_rec(&b.recs[i], json_array_get(arr, i), i)) < 0)
+		if ((r = upload_rec(&b.recs[i], json_array_get(arr, i), i, att, att_len)) < 0)
 			goto fail;
 		ids[i] = b.recs[i].id;
 		b.bytes += b.recs[i].len;
