@@ -10,6 +10,7 @@
  * what it holds without learning what it is.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ struct link {
 	cs_backup_pairing code;
 	cs_httpc *c;
 	char ca_file[256];    /* the pinned terminal CA, as a file for libcurl */
+	char url[96];         /* the terminal, "https://host:port" */
 	char session[65];
 	char base[96];        /* "/v1/backup/s/<session>/" */
 	cs_backup_progress_fn progress;
@@ -119,6 +121,7 @@ static int pin_terminal(struct link *l, const char *addr)
 		r = cs_error_set(CS_EIO, "write %s: %s", l->ca_file, strerror(errno));
 		goto done;
 	}
+	snprintf(l->url, sizeof(l->url), "%s", url);
 	struct cs_httpc_config pinned = {.base_url = url, .ca_path = l->ca_file, .connect_timeout_ms = 5000};
 	r = cs_httpc_new(&l->c, &pinned);
 done:
@@ -446,7 +449,7 @@ static int ask_missing(char ***out, size_t *nout, struct link *l, const struct t
 	return CS_OK;
 }
 
-static int send_chunk(struct link *l, const uint8_t *data, const struct chunk *c)
+static int send_chunk(struct link *l, cs_httpc *hc, const uint8_t *data, const struct chunk *c)
 {
 	uint8_t *sealed = NULL;
 	size_t sl = 0;
@@ -456,7 +459,7 @@ static int send_chunk(struct link *l, const uint8_t *data, const struct chunk *c
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%schunks/%s", l->base, c->id);
-	r = cs_httpc_request(&resp, l->c, "PUT", path, "application/octet-stream", sealed, sl, 4096, 120000);
+	r = cs_httpc_request(&resp, hc, "PUT", path, "application/octet-stream", sealed, sl, 4096, 120000);
 	free(sealed);
 	if (r == 0 && resp.status != 204) {
 		char msg[512];
@@ -467,70 +470,134 @@ static int send_chunk(struct link *l, const uint8_t *data, const struct chunk *c
 	return r;
 }
 
-/* Send every missing chunk, reading each file once more (mapped). */
+/* Sending the missing chunks: PUSH_WORKERS threads, each with its own
+ * connection to the terminal, take chunks off one list, read them from
+ * their file again, check them against the hash of the scan, seal and send
+ * them. The terminal stores each chunk on its own, so order does not
+ * matter; the commit waits for all of them. */
+#define PUSH_WORKERS 3
+
+struct push_job {
+	const struct item *it;
+	const struct chunk *ch;
+};
+
+struct pusher {
+	struct link *l;
+	const char *source;
+	struct push_job *jobs;
+	size_t njobs, next;
+	pthread_mutex_t mu;
+	int failed, err_code;
+	char err[512];
+	cs_backup_stats *st;
+	uint64_t done, total;
+};
+
+static int push_one(struct pusher *p, cs_httpc *hc, uint8_t *buf, const struct push_job *j)
+{
+	char *full = cs_path_join(p->source, j->it->path);
+	uint8_t h[32];
+	int fd = full ? open(full, O_RDONLY | O_CLOEXEC) : -1, r = CS_OK;
+	free(full);
+	if (fd < 0)
+		return cs_error_set(CS_EIO, "read %s again: %s", j->it->path, strerror(errno));
+	if (pread(fd, buf, j->ch->len, (off_t)j->ch->offset) != (ssize_t)j->ch->len) {
+		r = cs_error_set(CS_ECONFLICT, "%s changed during the backup; run it again", j->it->path);
+	} else {
+		cs_sha256(h, buf, j->ch->len);
+		if (memcmp(h, j->ch->hash, 32) != 0)
+			r = cs_error_set(CS_ECONFLICT, "%s changed during the backup; run it again", j->it->path);
+		else
+			r = send_chunk(p->l, hc, buf, j->ch);
+	}
+	close(fd);
+	return r;
+}
+
+static void *push_worker(void *arg)
+{
+	struct pusher *p = arg;
+	struct cs_httpc_config cfg = {.base_url = p->l->url, .ca_path = p->l->ca_file, .connect_timeout_ms = 5000};
+	cs_httpc *hc = NULL;
+	uint8_t *buf = malloc(CS_CHUNK_MAX_DEFAULT);
+	int r = buf == NULL ? cs_error_set(CS_ENOMEM, "out of memory") : cs_httpc_new(&hc, &cfg);
+	while (r == 0) {
+		pthread_mutex_lock(&p->mu);
+		if (p->failed || p->next == p->njobs) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		const struct push_job *j = &p->jobs[p->next++];
+		pthread_mutex_unlock(&p->mu);
+		if ((r = push_one(p, hc, buf, j)) < 0)
+			break;
+		pthread_mutex_lock(&p->mu);
+		p->st->chunks_sent++;
+		p->st->bytes_sent += j->ch->len;
+		p->done += j->ch->len;
+		if (p->l->progress)
+			p->l->progress(p->l->ud, "sending", p->done, p->total);
+		pthread_mutex_unlock(&p->mu);
+	}
+	if (r < 0) {
+		pthread_mutex_lock(&p->mu);
+		if (!p->failed) {
+			p->failed = 1;
+			p->err_code = r;
+			snprintf(p->err, sizeof(p->err), "%s", cs_error_last());
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+	cs_httpc_free(hc);
+	free(buf);
+	return NULL;
+}
+
 static int send_missing(cs_backup_stats *st, struct link *l, const char *source, struct tree *t,
 	char **miss, size_t nmiss)
 {
-	uint8_t *sent = calloc(nmiss ? nmiss : 1, 1);
-	uint64_t total = 0, done = 0;
-	int r = CS_OK;
-	if (sent == NULL)
+	struct pusher p;
+	pthread_t th[PUSH_WORKERS];
+	size_t started = 0;
+	uint8_t *taken = calloc(nmiss ? nmiss : 1, 1);
+
+	memset(&p, 0, sizeof(p));
+	p.l = l;
+	p.source = source;
+	p.st = st;
+	p.jobs = malloc((nmiss ? nmiss : 1) * sizeof(*p.jobs));
+	if (taken == NULL || p.jobs == NULL) {
+		free(taken);
+		free(p.jobs);
 		return cs_error_set(CS_ENOMEM, "out of memory");
+	}
+	/* each missing chunk once, from the first item that holds it */
 	for (size_t i = 0; i < t->n; i++)
 		for (size_t c = 0; c < t->v[i].nchunks; c++) {
 			const char *id = t->v[i].chunks[c].id;
 			char **hit = bsearch(&id, miss, nmiss, sizeof(*miss), id_cmp);
-			if (hit != NULL && !sent[hit - miss]) {
-				total += t->v[i].chunks[c].len;
-				sent[hit - miss] = 2; /* counted */
+			if (hit != NULL && !taken[hit - miss]) {
+				taken[hit - miss] = 1;
+				p.jobs[p.njobs].it = &t->v[i];
+				p.jobs[p.njobs++].ch = &t->v[i].chunks[c];
+				p.total += t->v[i].chunks[c].len;
 			}
 		}
-	for (size_t i = 0; i < t->n && r == 0; i++) {
-		struct item *it = &t->v[i];
-		uint8_t *m = NULL;
-		int fd = -1;
-		for (size_t c = 0; c < it->nchunks && r == 0; c++) {
-			const char *id = it->chunks[c].id;
-			char **hit = bsearch(&id, miss, nmiss, sizeof(*miss), id_cmp);
-			if (hit == NULL || sent[hit - miss] == 1)
-				continue;
-			if (m == NULL) {
-				char *full = cs_path_join(source, it->path);
-				fd = full ? open(full, O_RDONLY | O_CLOEXEC) : -1;
-				free(full);
-				if (fd < 0 || (m = mmap(NULL, it->size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
-					m = NULL;
-					r = cs_error_set(CS_EIO, "read %s again: %s", it->path, strerror(errno));
-					break;
-				}
-			}
-			const struct chunk *ch = &it->chunks[c];
-			uint8_t h[32];
-			if (ch->offset + ch->len > it->size) {
-				r = cs_error_set(CS_ECONFLICT, "%s changed during the backup; run it again", it->path);
-				break;
-			}
-			cs_sha256(h, m + ch->offset, ch->len);
-			if (memcmp(h, ch->hash, 32) != 0) {
-				r = cs_error_set(CS_ECONFLICT, "%s changed during the backup; run it again", it->path);
-				break;
-			}
-			if ((r = send_chunk(l, m + ch->offset, ch)) < 0)
-				break;
-			sent[hit - miss] = 1;
-			st->chunks_sent++;
-			st->bytes_sent += ch->len;
-			done += ch->len;
-			if (l->progress)
-				l->progress(l->ud, "sending", done, total);
-		}
-		if (m != NULL)
-			munmap(m, it->size);
-		if (fd >= 0)
-			close(fd);
-	}
-	free(sent);
-	return r;
+	free(taken);
+	pthread_mutex_init(&p.mu, NULL);
+	for (size_t i = 0; i < PUSH_WORKERS && i < p.njobs; i++)
+		if (pthread_create(&th[i], NULL, push_worker, &p) == 0)
+			started++;
+	if (started == 0 && p.njobs > 0)
+		push_worker(&p); /* no thread to spare: do it here */
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&p.mu);
+	free(p.jobs);
+	if (p.failed)
+		return cs_error_set(p.err_code, "%s", p.err);
+	return CS_OK;
 }
 
 static json_t *manifest_json(const struct tree *t, const uint8_t dk[32], const char *source,
