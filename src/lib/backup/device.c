@@ -796,9 +796,27 @@ int cs_backup_list(const char *data_dir, const char *code, const char *backup,
 }
 
 /* Fetch, check and write one file item. */
-static int restore_file(cs_backup_stats *st, struct link *l, json_t *o, const char *full,
-	uint64_t *done, uint64_t total)
+/* Restoring files: RESTORE_WORKERS threads, each with its own connection,
+ * take whole files off one list. */
+#define RESTORE_WORKERS 3
+
+struct restorer {
+	struct link *l;
+	cs_backup_stats *st;
+	struct rjob {
+		json_t *o;   /* borrowed from the manifest (read only) */
+		char *full;
+	} *jobs;
+	size_t njobs, next;
+	pthread_mutex_t mu;
+	int failed, err_code;
+	char err[512];
+	uint64_t done, total;
+};
+
+static int restore_file(struct restorer *rs, cs_httpc *hc, json_t *o, const char *full)
 {
+	struct link *l = rs->l;
 	json_t *chunks = json_object_get(o, "chunks");
 	char tmp[8192], *slash = strrchr(full, '/');
 	int fd = -1, r = CS_OK;
@@ -825,7 +843,7 @@ static int restore_file(cs_backup_stats *st, struct link *l, json_t *o, const ch
 			break;
 		}
 		snprintf(path, sizeof(path), "%schunks/%s", l->base, id);
-		if ((r = cs_httpc_request(&resp, l->c, "GET", path, NULL, NULL, 0, CS__BK_BODY_MAX, 120000)) < 0)
+		if ((r = cs_httpc_request(&resp, hc, "GET", path, NULL, NULL, 0, CS__BK_BODY_MAX, 120000)) < 0)
 			break;
 		if (resp.status != 200)
 			r = cs_error_set(CS_ENOTFOUND, "the terminal lacks chunk %s", id);
@@ -840,12 +858,14 @@ static int restore_file(cs_backup_stats *st, struct link *l, json_t *o, const ch
 		else if (pwrite(fd, plain, pl, (off_t)off) != (ssize_t)pl)
 			r = cs_error_set(CS_EIO, "write %s: %s", tmp, strerror(errno));
 		off += pl;
-		st->chunks_sent++;
-		st->bytes_sent += pl;
-		*done += pl;
 		free(plain);
+		pthread_mutex_lock(&rs->mu);
+		rs->st->chunks_sent++;
+		rs->st->bytes_sent += pl;
+		rs->done += pl;
 		if (l->progress)
-			l->progress(l->ud, "restoring", *done, total);
+			l->progress(l->ud, "restoring", rs->done, rs->total);
+		pthread_mutex_unlock(&rs->mu);
 	}
 	json_t *mode = json_object_get(o, "mode"), *mt = json_object_get(o, "mtime_ns");
 	if (r == 0 && (fchmod(fd, (mode_t)(json_integer_value(mode) & 07777)) != 0 ||
@@ -859,6 +879,56 @@ static int restore_file(cs_backup_stats *st, struct link *l, json_t *o, const ch
 	return r;
 }
 
+static void *restore_worker(void *arg)
+{
+	struct restorer *rs = arg;
+	struct cs_httpc_config cfg = {.base_url = rs->l->url, .ca_path = rs->l->ca_file, .connect_timeout_ms = 5000};
+	cs_httpc *hc = NULL;
+	int r = cs_httpc_new(&hc, &cfg);
+	while (r == 0) {
+		pthread_mutex_lock(&rs->mu);
+		if (rs->failed || rs->next == rs->njobs) {
+			pthread_mutex_unlock(&rs->mu);
+			break;
+		}
+		struct rjob *j = &rs->jobs[rs->next++];
+		pthread_mutex_unlock(&rs->mu);
+		if ((r = restore_file(rs, hc, j->o, j->full)) < 0)
+			break;
+		pthread_mutex_lock(&rs->mu);
+		rs->st->files++;
+		rs->st->bytes += (uint64_t)json_integer_value(json_object_get(j->o, "size"));
+		pthread_mutex_unlock(&rs->mu);
+	}
+	if (r < 0) {
+		pthread_mutex_lock(&rs->mu);
+		if (!rs->failed) {
+			rs->failed = 1;
+			rs->err_code = r;
+			snprintf(rs->err, sizeof(rs->err), "%s", cs_error_last());
+		}
+		pthread_mutex_unlock(&rs->mu);
+	}
+	cs_httpc_free(hc);
+	return NULL;
+}
+
+static int restore_run(struct restorer *rs)
+{
+	pthread_t th[RESTORE_WORKERS];
+	size_t started = 0;
+	pthread_mutex_init(&rs->mu, NULL);
+	for (size_t i = 0; i < RESTORE_WORKERS && i < rs->njobs; i++)
+		if (pthread_create(&th[i], NULL, restore_worker, rs) == 0)
+			started++;
+	if (started == 0 && rs->njobs > 0)
+		restore_worker(rs);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&rs->mu);
+	return rs->failed ? cs_error_set(rs->err_code, "%s", rs->err) : CS_OK;
+}
+
 int cs_backup_restore(cs_backup_stats *st, const char *data_dir, const char *code,
 	const char *backup, const char *const *items, size_t nitems, const char *dest, int force,
 	cs_backup_progress_fn progress, void *ud)
@@ -867,10 +937,11 @@ int cs_backup_restore(cs_backup_stats *st, const char *data_dir, const char *cod
 	json_t *rec = NULL, *m = NULL;
 	cs_http_resp hr = {0};
 	char path[200];
-	uint64_t total = 0, done = 0;
+	struct restorer rs;
 	int r;
 
 	memset(st, 0, sizeof(*st));
+	memset(&rs, 0, sizeof(rs));
 	snprintf(st->backup, sizeof(st->backup), "%s", backup);
 	if ((r = link_open(&l, data_dir, code)) < 0)
 		return r;
@@ -910,6 +981,12 @@ int cs_backup_restore(cs_backup_stats *st, const char *data_dir, const char *cod
 			goto done;
 		}
 	}
+	rs.l = &l;
+	rs.st = st;
+	if ((rs.jobs = calloc(json_array_size(all) + 1, sizeof(*rs.jobs))) == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
 	for (int pass = 0; pass < 2 && r == 0; pass++) {
 		for (size_t i = 0; i < json_array_size(all) && r == 0; i++) {
 			json_t *o = json_array_get(all, i);
@@ -927,7 +1004,7 @@ int cs_backup_restore(cs_backup_stats *st, const char *data_dir, const char *cod
 			int is_dir = strcmp(kind, "dir") == 0;
 			if (pass == 0) { /* count */
 				if (!is_dir)
-					total += (uint64_t)json_integer_value(json_object_get(o, "size"));
+					rs.total += (uint64_t)json_integer_value(json_object_get(o, "size"));
 				continue;
 			}
 			char *full = cs_path_join(dest, p);
@@ -945,16 +1022,20 @@ int cs_backup_restore(cs_backup_stats *st, const char *data_dir, const char *cod
 				st->kept++;
 				cs_log(CS_LOG_WARN, "backup.kept_newer", "path=\"%s\"", full);
 			} else {
-				r = restore_file(st, &l, o, full, &done, total);
-				if (r == 0) {
-					st->files++;
-					st->bytes += (uint64_t)json_integer_value(json_object_get(o, "size"));
-				}
+				rs.jobs[rs.njobs].o = o;
+				rs.jobs[rs.njobs++].full = full;
+				full = NULL;
 			}
 			free(full);
 		}
 	}
+	/* directories exist now; the files, in parallel */
+	if (r == 0)
+		r = restore_run(&rs);
 done:
+	for (size_t i = 0; i < rs.njobs; i++)
+		free(rs.jobs[i].full);
+	free(rs.jobs);
 	cs_http_resp_clear(&hr);
 	json_decref(rec);
 	json_decref(m);
