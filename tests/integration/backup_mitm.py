@@ -19,6 +19,8 @@ def read_message(f):
         if not line:
             return None, None
         if line in (b"\r\n", b"\n"):
+            if not head:
+                continue  # blank lines before a request (a probe's newline)
             break
         head.append(line.decode("latin-1").rstrip("\r\n"))
     n = 0

@@ -240,6 +240,7 @@ struct chunk {
 struct item {
 	char *path;
 	int is_dir;
+	uint64_t ino;
 	uint32_t mode;
 	int64_t mtime_ns;
 	uint64_t size;
@@ -248,6 +249,7 @@ struct item {
 };
 
 struct tree {
+	struct cs__bk_cache *cache; /* what the last push read (may be NULL) */
 	struct item *v;
 	size_t n, alloc;
 	uint64_t bytes, nchunks;
@@ -255,6 +257,7 @@ struct tree {
 
 static void tree_free(struct tree *t)
 {
+	cs__bk_cache_close(t->cache);
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->v[i].path);
 		free(t->v[i].chunks);
@@ -271,7 +274,38 @@ static int chunk_id(char out[33], const uint8_t dk[32], const uint8_t hash[32])
 }
 
 /* Chunk one file (mapped) into it. */
-static int chunk_file(struct item *it, const uint8_t dk[32], const char *full)
+/* Take the chunks of an unchanged file from the cache. 1 when done. */
+static int chunk_file_cached(struct item *it, const uint8_t dk[32], struct cs__bk_cache *cache,
+	const char *full)
+{
+	cs_chunk_ref *refs = NULL;
+	size_t n = 0;
+	if (cs__bk_cache_get(cache, full, it->size, it->mtime_ns, it->ino, &refs, &n) != 0) {
+		cs_error_clear();
+		return 0;
+	}
+	if (n > 0 && (it->chunks = calloc(n, sizeof(*it->chunks))) == NULL) {
+		free(refs);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memcpy(it->chunks[i].hash, refs[i].hash, 32);
+		it->chunks[i].len = refs[i].len;
+		it->chunks[i].offset = refs[i].offset;
+		if (chunk_id(it->chunks[i].id, dk, refs[i].hash) < 0) {
+			free(refs);
+			free(it->chunks);
+			it->chunks = NULL;
+			return 0;
+		}
+	}
+	it->nchunks = n;
+	free(refs);
+	return 1;
+}
+
+static int chunk_file(struct item *it, const uint8_t dk[32], struct cs__bk_cache *cache,
+	const char *full)
 {
 	cs_chunker_params cp;
 	struct stat st;
@@ -281,7 +315,9 @@ static int chunk_file(struct item *it, const uint8_t dk[32], const char *full)
 		goto done;
 	}
 	it->size = (uint64_t)st.st_size;
-	if (st.st_size == 0)
+	it->ino = (uint64_t)st.st_ino;
+	it->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (st.st_size == 0 || chunk_file_cached(it, dk, cache, full))
 		goto done;
 	uint8_t *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (m == MAP_FAILED) {
@@ -367,7 +403,7 @@ static int walk(struct tree *t, const uint8_t dk[32], const char *root, const ch
 			it->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 			if (it->is_dir) {
 				r = walk(t, dk, root, it->path, depth + 1);
-			} else if ((r = chunk_file(it, dk, full)) == 0) {
+			} else if ((r = chunk_file(it, dk, t->cache, full)) == 0) {
 				t->bytes += it->size;
 				t->nchunks += it->nchunks;
 			}
@@ -378,6 +414,34 @@ static int walk(struct tree *t, const uint8_t dk[32], const char *root, const ch
 	closedir(d);
 	free(dir);
 	return r;
+}
+
+/* Record what every file of a committed backup was cut into, so that the
+ * next push need not read unchanged files (best effort). */
+static void remember_scan(struct tree *t, const char *root)
+{
+	if (t->cache == NULL || cs__bk_cache_begin(t->cache) < 0)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		struct item *it = &t->v[i];
+		if (it->is_dir)
+			continue;
+		cs_chunk_ref *refs = calloc(it->nchunks ? it->nchunks : 1, sizeof(*refs));
+		char *full = cs_path_join(root, it->path);
+		if (refs != NULL && full != NULL) {
+			for (size_t c = 0; c < it->nchunks; c++) {
+				memcpy(refs[c].hash, it->chunks[c].hash, 32);
+				refs[c].offset = it->chunks[c].offset;
+				refs[c].len = it->chunks[c].len;
+			}
+			(void)cs__bk_cache_put(t->cache, full, it->size, it->mtime_ns, it->ino, refs, it->nchunks);
+		}
+		free(refs);
+		free(full);
+	}
+	if (cs__bk_cache_commit(t->cache) < 0)
+		cs_log(CS_LOG_WARN, "backup.cache_unsaved", "error=\"%s\"", cs_error_last());
+	cs_error_clear();
 }
 
 static int item_cmp(const void *a, const void *b)
@@ -650,6 +714,10 @@ int cs_backup_push(cs_backup_stats *st, const char *data_dir, const char *code, 
 	l.ud = ud;
 	if (progress)
 		progress(ud, "reading", 0, 0);
+	if (cs__bk_cache_open(&t.cache, data_dir) < 0) {
+		cs_log(CS_LOG_WARN, "backup.cache_unavailable", "error=\"%s\"", cs_error_last());
+		t.cache = NULL; /* every file is read: slower, not wrong */
+	}
 	if ((r = walk(&t, l.s.dk, abs, "", 0)) < 0)
 		goto done;
 	qsort(t.v, t.n, sizeof(*t.v), item_cmp);
@@ -657,9 +725,13 @@ int cs_backup_push(cs_backup_stats *st, const char *data_dir, const char *code, 
 		st->files += !t.v[i].is_dir;
 	st->bytes = t.bytes;
 	st->chunks = t.nchunks;
-	if ((r = ask_missing(&miss, &nmiss, &l, &t)) < 0 ||
-	    (r = send_missing(st, &l, abs, &t, miss, nmiss)) < 0)
+	if ((r = ask_missing(&miss, &nmiss, &l, &t)) < 0)
 		goto done;
+	if ((r = send_missing(st, &l, abs, &t, miss, nmiss)) < 0) {
+		if (r == CS_ECONFLICT) /* a file differs from what the scan (or the cache) said */
+			(void)cs__bk_cache_forget(t.cache);
+		goto done;
+	}
 	/* the backup's id: its time and a little randomness */
 	time_t now = time(NULL);
 	struct tm tm;
@@ -683,9 +755,11 @@ int cs_backup_push(cs_backup_stats *st, const char *data_dir, const char *code, 
 	snprintf(path, sizeof(path), "%scommit", l.base);
 	r = tcall(&resp, &l, path, json_pack("{s:s, s:s, s:I, s:I, s:s}", "backup", st->backup,
 		"manifest", b64, "files", (json_int_t)t.n, "bytes", (json_int_t)t.bytes, "source", ""));
-	if (r == 0)
+	if (r == 0) {
 		cs_log(CS_LOG_INFO, "backup.pushed", "backup=%s files=%zu chunks_sent=%llu", st->backup, t.n,
 			(unsigned long long)st->chunks_sent);
+		remember_scan(&t, abs);
+	}
 done:
 	json_decref(resp);
 	free(b64);

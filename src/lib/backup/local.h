@@ -42,4 +42,23 @@ int cs__bk_mac(uint8_t out[32], const uint8_t secret[32], const char *label, con
 /* A member of 2n hex digits decoded into out[n]. */
 int cs__bk_hex(uint8_t *out, size_t n, json_t *o, const char *key);
 
+/* ---- what the last push read (scan_cache.c) ---- */
+
+struct cs__bk_cache;
+/* Open the cache in data_dir/device.db (table bk_scan). */
+int cs__bk_cache_open(struct cs__bk_cache **out, const char *data_dir);
+void cs__bk_cache_close(struct cs__bk_cache *c);
+/* The chunks of full when its size, mtime and inode are the ones recorded
+ * (and the mtime is not within the last 2 s): CS_OK with *chunks
+ * (malloc'd, offsets filled in) or CS_ENOTFOUND. c may be NULL. */
+int cs__bk_cache_get(struct cs__bk_cache *c, const char *full, uint64_t size, int64_t mtime_ns,
+	uint64_t ino, cs_chunk_ref **chunks, size_t *n);
+/* Record what full was cut into (skipped for a recently modified file). */
+int cs__bk_cache_put(struct cs__bk_cache *c, const char *full, uint64_t size, int64_t mtime_ns,
+	uint64_t ino, const cs_chunk_ref *chunks, size_t n);
+/* Forget everything (after a file was found to differ from its record). */
+int cs__bk_cache_forget(struct cs__bk_cache *c);
+int cs__bk_cache_begin(struct cs__bk_cache *c);
+int cs__bk_cache_commit(struct cs__bk_cache *c);
+
 #endif
