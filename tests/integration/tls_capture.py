@@ -12,24 +12,34 @@ recorded account-sync requests apart (PROTOCOL.md §11.4).
   tls_capture.py tamper BODY OUT             flip one bit of the ciphertext
   tls_capture.py rekid TOKEN                 print TOKEN with another key id
 """
-import base64, os, socket, ssl, struct, sys, threading
+import base64, os, select, socket, ssl, struct, sys, threading
 
 
-def pump(src, dst, log):
+def relay(down, up, log_up, log_down):
+    """Copy both directions in one thread: an SSL socket must not be read
+    and written by two threads at once."""
+    pairs = {down: (up, log_up), up: (down, log_down)}
     try:
         while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            log.write(data)
-            log.flush()
-            dst.sendall(data)
+            ready = [s for s in pairs if s.pending()]
+            if not ready:
+                ready, _, _ = select.select(list(pairs), [], [], 120)
+                if not ready:
+                    return
+            for s in ready:
+                data = s.recv(65536)
+                if not data:
+                    return
+                dst, log = pairs[s]
+                log.write(data)
+                log.flush()
+                dst.sendall(data)
     except OSError:
         pass
     finally:
-        for s in (src, dst):
+        for s in pairs:
             try:
-                s.shutdown(socket.SHUT_RDWR)
+                s.close()
             except OSError:
                 pass
 
@@ -57,8 +67,7 @@ def serve(port, upstream, cert, key, outdir):
         n += 1
         lu = open(os.path.join(outdir, "%d.up" % n), "ab")
         ld = open(os.path.join(outdir, "%d.down" % n), "ab")
-        threading.Thread(target=pump, args=(down, up, lu), daemon=True).start()
-        threading.Thread(target=pump, args=(up, down, ld), daemon=True).start()
+        threading.Thread(target=relay, args=(down, up, lu, ld), daemon=True).start()
 
 
 def requests(stream):

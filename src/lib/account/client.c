@@ -53,21 +53,32 @@ void cs__acct_conn_close(struct cs__acct_conn *cn)
 	memset(cn->c, 0, sizeof(cn->c));
 }
 
-/* Send one request to the next hub, falling over to the others when a hub
- * does not answer at all. */
+/* Send one request to the next hub (in turn). */
+static int send_one(cs_http_resp *resp, struct cs__acct_conn *cn, const char *path,
+	const char *type, const void *body, size_t len)
+{
+	size_t i = cn->next++ % cn->s->nhubs;
+	cn->requests++;
+	int r = cs_httpc_request(resp, cn->c[i], "POST", path, type, body, len, CS__ACCT_RESP_MAX,
+		CS__ACCT_TIMEOUT_MS);
+	if (r == CS_ENET)
+		cs_log(CS_LOG_WARN, "account.hub_unreachable", "hub=\"%s\" error=\"%s\"", cn->s->hubs[i],
+			cs_error_last());
+	return r;
+}
+
+/* Send a request to the next hub, falling over to the others when a hub
+ * does not answer at all (login calls: nothing time-bound inside). */
 static int send_any(cs_http_resp *resp, struct cs__acct_conn *cn, const char *path,
 	const char *type, const void *body, size_t len)
 {
 	int r = CS_ENET;
-	for (size_t tries = 0; tries < cn->s->nhubs; tries++) {
-		size_t i = cn->next++ % cn->s->nhubs;
-		cn->requests++;
-		r = cs_httpc_request(resp, cn->c[i], "POST", path, type, body, len, CS__ACCT_RESP_MAX,
-			CS__ACCT_TIMEOUT_MS);
-		if (r != CS_ENET || (cn->cancel && *cn->cancel))
-			return r;
-		cs_log(CS_LOG_WARN, "account.hub_unreachable", "hub=\"%s\" error=\"%s\"", cn->s->hubs[i],
-			cs_error_last());
+	for (size_t tries = 0; tries < cn->s->nhubs && r == CS_ENET; tries++) {
+		if (cn->cancel && *cn->cancel) {
+			r = cs_error_set(CS_ENET, "interrupted");
+			break;
+		}
+		r = send_one(resp, cn, path, type, body, len);
 	}
 	return r;
 }
@@ -118,7 +129,7 @@ int cs__acct_call_att(struct cs__acct_conn *cn, const char *path, json_t *req, c
 	if (text == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	size_t tl = strlen(text);
-	int64_t ts = cs_clock_now_ms();
+	int64_t ts = 0;
 	/* the body: JSON, then (when there are attachments) a NUL and them */
 	if ((plain_req = cs_buf_new(tl + 1 + att_len)) == NULL ||
 	    (frame = cs_buf_new(tl + 1 + att_len + CS_ACCT_FRAME_OVERHEAD)) == NULL) {
@@ -129,10 +140,23 @@ int cs__acct_call_att(struct cs__acct_conn *cn, const char *path, json_t *req, c
 	    (att != NULL && ((r = cs_buf_put_u8(plain_req, 0)) < 0 ||
 				    (r = cs_buf_put(plain_req, att, att_len)) < 0)))
 		goto done;
-	if ((r = cs_acct_request_seal(frame, cn->s->token, cn->s->mk, "POST", path, ts,
-		     cs_buf_ptr(plain_req), cs_buf_len(plain_req))) < 0)
-		goto done;
-	if ((r = send_any(&resp, cn, path, SEALED_TYPE, cs_buf_ptr(frame), cs_buf_len(frame))) < 0)
+	/* each hub in turn until one answers; sealed anew for every attempt,
+	 * so that a hub that took long to fail does not push the request out
+	 * of the next one's time window */
+	r = CS_ENET;
+	for (size_t tries = 0; tries < cn->s->nhubs && r == CS_ENET; tries++) {
+		if (cn->cancel && *cn->cancel) {
+			r = cs_error_set(CS_ENET, "interrupted");
+			break;
+		}
+		cs_buf_reset(frame);
+		ts = cs_clock_now_ms();
+		if ((r = cs_acct_request_seal(frame, cn->s->token, cn->s->mk, "POST", path, ts,
+			     cs_buf_ptr(plain_req), cs_buf_len(plain_req))) < 0)
+			goto done;
+		r = send_one(&resp, cn, path, SEALED_TYPE, cs_buf_ptr(frame), cs_buf_len(frame));
+	}
+	if (r < 0)
 		goto done;
 	if (resp.status != 200 && resp.status != 412) {
 		r = refused(&resp, path);

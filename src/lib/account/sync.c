@@ -85,6 +85,10 @@ struct syncer {
 	size_t ngot, got_alloc;
 	char **rmdirs; /* directories deleted remotely, removed at the end */
 	size_t nrmdirs;
+	struct staged {  /* files written to temporary names, to put in place */
+		char *tmp, *full, *path;
+	} *staged;
+	size_t nstaged;
 };
 
 static int cancelled(struct syncer *y)
@@ -497,7 +501,7 @@ static int fetch_one(struct syncer *y, const cs_chunk_ref *c)
 
 /* Write rm's content to a temporary file next to full and rename it into
  * place. Every chunk is checked against its hash on the way. */
-static int write_file(struct syncer *y, const struct cs__acct_path *rm, const char *full)
+static int stage_file(struct syncer *y, const struct cs__acct_path *rm, const char *full)
 {
 	char *slash = strrchr(full, '/'), tmp[8192];
 	int fd = -1, r;
@@ -534,17 +538,27 @@ static int write_file(struct syncer *y, const struct cs__acct_path *rm, const ch
 			goto fail;
 		}
 	}
-	if (fchmod(fd, rm->st.mode & 07777) != 0 || (r = cs_file_set_mtime(fd, tmp, rm->mtime_ns)) < 0 ||
-	    fsync(fd) != 0) {
+	if (fchmod(fd, rm->st.mode & 07777) != 0 || (r = cs_file_set_mtime(fd, tmp, rm->mtime_ns)) < 0) {
 		r = cs_error_set(CS_EIO, "finish %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	close(fd);
 	fd = -1;
-	if (rename(tmp, full) != 0) {
-		r = cs_error_set(CS_EIO, "rename into %s: %s", full, strerror(errno));
+	/* put in place by put_staged, after one syncfs for the whole group */
+	struct staged *v = realloc(y->staged, (y->nstaged + 1) * sizeof(*v));
+	if (v == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto fail;
 	}
+	y->staged = v;
+	if ((v[y->nstaged].tmp = strdup(tmp)) == NULL || (v[y->nstaged].full = strdup(full)) == NULL ||
+	    (v[y->nstaged].path = strdup(rm->path)) == NULL) {
+		free(v[y->nstaged].tmp);
+		free(v[y->nstaged].full);
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	y->nstaged++;
 	return CS_OK;
 fail:
 	if (fd >= 0)
@@ -580,10 +594,8 @@ static int apply(struct syncer *y, const struct cs__acct_path *rm, const struct 
 	} else if (content_eq(local, &rm->st)) {
 		if (chmod(full, rm->st.mode) != 0 || cs_file_set_mtime(-1, full, rm->mtime_ns) < 0)
 			r = cs_error_set(CS_EIO, "set mode and time of %s: %s", full, strerror(errno));
-	} else if ((r = write_file(y, rm, full)) == 0) {
-		/* same size and (coarse) mtime as the file it replaced is
-		 * possible: the next scan must read it */
-		r = cs_index_recheck(y->ix, y->folder, rm->path);
+	} else {
+		r = stage_file(y, rm, full);
 	}
 	free(full);
 	if (r == 0)
@@ -648,6 +660,53 @@ static int decide(struct syncer *y, const struct cs__acct_path *rm, struct cs__a
 	return CS_OK;
 }
 
+/* Make what was written under the folder durable: one syncfs() instead of
+ * an fsync per file (the same file system holds every file of the folder). */
+static int sync_folder(struct syncer *y)
+{
+	int fd = open(y->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cs_error_set(CS_EIO, "open %s: %s", y->root, strerror(errno));
+	int r = syncfs(fd) == 0 ? CS_OK : cs_error_set(CS_EIO, "sync %s: %s", y->root, strerror(errno));
+	close(fd);
+	return r;
+}
+
+static void staged_clear(struct syncer *y)
+{
+	for (size_t i = 0; i < y->nstaged; i++) {
+		if (y->staged[i].tmp != NULL)
+			unlink(y->staged[i].tmp);
+		free(y->staged[i].tmp);
+		free(y->staged[i].full);
+		free(y->staged[i].path);
+	}
+	free(y->staged);
+	y->staged = NULL;
+	y->nstaged = 0;
+}
+
+/* Put the staged files in place: they are durable first (syncfs), so no
+ * rename can ever expose a file whose bytes are not on disk. */
+static int put_staged(struct syncer *y)
+{
+	int r = y->nstaged ? sync_folder(y) : CS_OK;
+	for (size_t i = 0; i < y->nstaged && r == 0; i++) {
+		struct staged *st = &y->staged[i];
+		if (rename(st->tmp, st->full) != 0) {
+			r = cs_error_set(CS_EIO, "rename into %s: %s", st->full, strerror(errno));
+			break;
+		}
+		free(st->tmp);
+		st->tmp = NULL;
+		/* same size and (coarse) mtime as the file it replaced is
+		 * possible: the next scan must read it */
+		r = cs_index_recheck(y->ix, y->folder, st->path);
+	}
+	staged_clear(y);
+	return r;
+}
+
 /* Apply the records of one changes page in groups of bounded memory. */
 static int pull_page(struct syncer *y, json_t *recs, const uint8_t *att, size_t att_len, int64_t *since)
 {
@@ -690,6 +749,8 @@ static int pull_page(struct syncer *y, json_t *recs, const uint8_t *att, size_t 
 		for (size_t i = start; i < end && r == 0; i++)
 			if (!skip[i] && write[i] && rms[i].st.exists)
 				r = apply(y, &rms[i], &locals[i]);
+		if (r == 0)
+			r = put_staged(y);
 		for (size_t i = start; i < end && r == 0; i++) {
 			if (!skip[i] && write[i] && !rms[i].st.exists)
 				r = apply(y, &rms[i], &locals[i]);
@@ -700,6 +761,12 @@ static int pull_page(struct syncer *y, json_t *recs, const uint8_t *att, size_t 
 		}
 		if (r == 0)
 			r = since_set(y, *since);
+		/* the folder's new state is on disk before the bases say so */
+		int wrote = 0;
+		for (size_t i = start; i < end; i++)
+			wrote |= !skip[i] && write[i];
+		if (r == 0 && wrote)
+			r = sync_folder(y);
 		if (r == 0)
 			r = cs_store_commit(y->st);
 		else
@@ -1158,6 +1225,7 @@ static void close_syncer(struct syncer *y)
 	for (size_t i = 0; i < y->nrmdirs; i++)
 		free(y->rmdirs[i]);
 	free(y->rmdirs);
+	staged_clear(y);
 	cs__acct_conn_close(&y->cn);
 	cs__acct_session_clear(&y->s);
 	cs_index_close(y->ix);
