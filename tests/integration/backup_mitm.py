@@ -43,8 +43,10 @@ def write_message(sock, head, body):
 
 
 def flip(text):
+    """Another value at position 10: '0' and '1' are digits in hex and in
+    base64 alike (a letter could be the same hex digit in the other case)."""
     c = text[10]
-    return text[:10] + ("A" if c != "A" else "B") + text[11:]
+    return text[:10] + ("0" if c != "0" else "1") + text[11:]
 
 
 def serve_one(down, port, mode):
