@@ -22,6 +22,11 @@ CS_EXTERN int cs_fs_read_all(uint8_t **out, size_t *len, const char *path, size_
 /* fsync the directory that holds path (or path itself when it is a dir). */
 CS_EXTERN int cs_fs_fsync_dir(const char *dir);
 
+/* syncfs() the file system that holds directory dir: everything written
+ * to it (data and renames) is on disk when this returns. One call instead
+ * of an fsync per file when many were written. */
+CS_EXTERN int cs_fs_syncfs(const char *dir);
+
 /* Join a and b with one '/', into a new heap string. */
 CS_EXTERN char *cs_path_join(const char *a, const char *b);
 

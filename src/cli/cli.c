@@ -248,3 +248,22 @@ void cli_progress_finish(struct cli_progress *p)
 	cli_progress_update(p, p->total);
 	fputc('\n', stderr);
 }
+
+void cli_phases_update(void *ud, const char *phase, uint64_t done, uint64_t total)
+{
+	struct cli_phases *p = ud;
+	if (p->phase == NULL || strcmp(p->phase, phase) != 0) {
+		if (p->phase != NULL)
+			cli_progress_finish(&p->bar);
+		p->phase = phase;
+		cli_progress_start(&p->bar, phase, total);
+	}
+	cli_progress_update(&p->bar, done);
+}
+
+void cli_phases_finish(struct cli_phases *p)
+{
+	if (p->phase != NULL)
+		cli_progress_finish(&p->bar);
+	p->phase = NULL;
+}

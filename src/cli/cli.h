@@ -5,6 +5,7 @@
  * tables (help is generated from them), nested subcommand tables, and
  * consistent error reporting. The library never prints; the CLI does.
  */
+#include <stdint.h>
 #include <stdio.h>
 
 /* One option of a command. arg is the metavariable ("DIR") or NULL for a
@@ -68,5 +69,15 @@ struct cli_progress {
 void cli_progress_start(struct cli_progress *p, const char *label, unsigned long long total);
 void cli_progress_update(struct cli_progress *p, unsigned long long done);
 void cli_progress_finish(struct cli_progress *p);
+
+/* A progress bar per phase of a long operation ("scan", "pull", ...): a
+ * callback for the library's progress functions (ud is the struct), and
+ * the end of the last bar. */
+struct cli_phases {
+	struct cli_progress bar;
+	const char *phase;
+};
+void cli_phases_update(void *ud, const char *phase, uint64_t done, uint64_t total);
+void cli_phases_finish(struct cli_phases *p);
 
 #endif

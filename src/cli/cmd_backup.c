@@ -120,22 +120,6 @@ static int read_code(char **out, const struct cli_option *opts)
 	return 0;
 }
 
-struct bars {
-	struct cli_progress bar;
-	const char *phase;
-};
-
-static void on_progress(void *ud, const char *phase, uint64_t done, uint64_t total)
-{
-	struct bars *b = ud;
-	if (b->phase == NULL || strcmp(b->phase, phase) != 0) {
-		if (b->phase != NULL)
-			cli_progress_finish(&b->bar);
-		b->phase = phase;
-		cli_progress_start(&b->bar, phase, total);
-	}
-	cli_progress_update(&b->bar, done);
-}
 
 #define CODE_OPTIONS \
 	{"data", 'd', "DIR", "this device's directory (logged in to the account)", NULL, NULL, 0}, \
@@ -165,12 +149,11 @@ static int backup_push(int argc, char **argv)
 		free(dir);
 		return rc;
 	}
-	struct bars b = {0};
+	struct cli_phases b = {0};
 	cs_backup_stats st;
 	int64_t t0 = cs_clock_mono_ms();
-	r = cs_backup_push(&st, dir, code, argv[1], on_progress, &b);
-	if (b.phase)
-		cli_progress_finish(&b.bar);
+	r = cs_backup_push(&st, dir, code, argv[1], cli_phases_update, &b);
+	cli_phases_finish(&b);
 	double secs = (double)(cs_clock_mono_ms() - t0) / 1000.0;
 	if (r < 0) {
 		rc = cli_fail("backup push");
@@ -266,12 +249,11 @@ static int backup_restore(int argc, char **argv)
 		items[n++] = it;
 	int rc = read_code(&code, opts);
 	if (rc == 0) {
-		struct bars b = {0};
+		struct cli_phases b = {0};
 		cs_backup_stats st;
 		r = cs_backup_restore(&st, dir, code, cli_get(opts, "backup"), items, n, argv[1],
-			cli_flag(opts, "force"), on_progress, &b);
-		if (b.phase)
-			cli_progress_finish(&b.bar);
+			cli_flag(opts, "force"), cli_phases_update, &b);
+		cli_phases_finish(&b);
 		if (r < 0) {
 			rc = cli_fail("backup restore");
 		} else if (cli_flag(opts, "json")) {

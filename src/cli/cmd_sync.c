@@ -25,22 +25,6 @@ static char *device_dir(const struct cli_option *opts)
 	return d ? strdup(d) : cli_default_data_dir("device");
 }
 
-struct bars {
-	struct cli_progress bar;
-	const char *phase;
-};
-
-static void on_progress(void *ud, const char *phase, uint64_t done, uint64_t total)
-{
-	struct bars *b = ud;
-	if (b->phase == NULL || strcmp(b->phase, phase) != 0) {
-		if (b->phase != NULL)
-			cli_progress_finish(&b->bar);
-		b->phase = phase;
-		cli_progress_start(&b->bar, phase, total);
-	}
-	cli_progress_update(&b->bar, done);
-}
 
 static int sync_run(int argc, char **argv)
 {
@@ -66,13 +50,12 @@ static int sync_run(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	char *dir = device_dir(opts);
-	struct bars b = {0};
+	struct cli_phases b = {0};
 	cs_acct_sync_stats s;
 	int64_t t0 = cs_clock_mono_ms();
 	int rc = 0;
-	r = cs_acct_sync_run(&s, dir, argv[1], on_progress, &b, &interrupted);
-	if (b.phase != NULL)
-		cli_progress_finish(&b.bar);
+	r = cs_acct_sync_run(&s, dir, argv[1], cli_phases_update, &b, &interrupted);
+	cli_phases_finish(&b);
 	double secs = (double)(cs_clock_mono_ms() - t0) / 1000.0;
 	if (r < 0) {
 		rc = cli_fail("sync %s", argv[1]);

@@ -193,3 +193,13 @@ int cs_fs_exists(const char *path)
 	struct stat st;
 	return lstat(path, &st) == 0;
 }
+
+int cs_fs_syncfs(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cs_error_set(CS_EIO, "open %s: %s", dir, strerror(errno));
+	int r = syncfs(fd) == 0 ? CS_OK : cs_error_set(CS_EIO, "sync %s: %s", dir, strerror(errno));
+	close(fd);
+	return r;
+}

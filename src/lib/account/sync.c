@@ -664,12 +664,7 @@ static int decide(struct syncer *y, const struct cs__acct_path *rm, struct cs__a
  * an fsync per file (the same file system holds every file of the folder). */
 static int sync_folder(struct syncer *y)
 {
-	int fd = open(y->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return cs_error_set(CS_EIO, "open %s: %s", y->root, strerror(errno));
-	int r = syncfs(fd) == 0 ? CS_OK : cs_error_set(CS_EIO, "sync %s: %s", y->root, strerror(errno));
-	close(fd);
-	return r;
+	return cs_fs_syncfs(y->root);
 }
 
 static void staged_clear(struct syncer *y)

@@ -466,12 +466,7 @@ static int make_chunk_dirs(struct terminal *t)
  * covers the renames) before a backup that names them is committed. */
 static int sync_store(struct terminal *t)
 {
-	int fd = open(t->o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return cs_error_set(CS_EIO, "open %s: %s", t->o->dir, strerror(errno));
-	int r = syncfs(fd) == 0 ? CS_OK : cs_error_set(CS_EIO, "sync %s: %s", t->o->dir, strerror(errno));
-	close(fd);
-	return r;
+	return cs_fs_syncfs(t->o->dir);
 }
 
 static void put_chunk(struct terminal *t, cs_http_req *req, struct session *s, const char *id)

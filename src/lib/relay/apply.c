@@ -581,12 +581,7 @@ done:
  * one call. */
 static int sync_root(struct applier *a)
 {
-	int fd = open(a->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return cs_error_set(CS_EIO, "open %s: %s", a->root, strerror(errno));
-	int r = syncfs(fd) == 0 ? CS_OK : cs_error_set(CS_EIO, "sync %s: %s", a->root, strerror(errno));
-	close(fd);
-	return r;
+	return cs_fs_syncfs(a->root);
 }
 
 static int run(struct applier *a)
