@@ -22,6 +22,12 @@ CS_EXTERN int cs_fs_read_all(uint8_t **out, size_t *len, const char *path, size_
 /* fsync the directory that holds path (or path itself when it is a dir). */
 CS_EXTERN int cs_fs_fsync_dir(const char *dir);
 
+/* Create and open (O_RDWR, mode 0600) a new file named prefix + six random
+ * characters in directory dir; its path goes to tmp (size n). Returns the
+ * descriptor, or a negative CS_E* code. For writing a file next to where it
+ * will be renamed. */
+CS_EXTERN int cs_fs_temp_in(char *tmp, size_t n, const char *dir, const char *prefix);
+
 /* syncfs() the file system that holds directory dir: everything written
  * to it (data and renames) is on disk when this returns. One call instead
  * of an fsync per file when many were written. */

@@ -203,3 +203,14 @@ int cs_fs_syncfs(const char *dir)
 	close(fd);
 	return r;
 }
+
+int cs_fs_temp_in(char *tmp, size_t n, const char *dir, const char *prefix)
+{
+	int len = snprintf(tmp, n, "%s/%sXXXXXX", dir, prefix);
+	if (len < 0 || (size_t)len >= n)
+		return cs_error_set(CS_ELIMIT, "path in %s too long", dir);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return cs_error_set(CS_EIO, "create a file in %s: %s", dir, strerror(errno));
+	return fd;
+}

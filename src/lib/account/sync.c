@@ -507,13 +507,12 @@ static int stage_file(struct syncer *y, const struct cs__acct_path *rm, const ch
 	int fd = -1, r;
 
 	*slash = 0;
-	r = cs_fs_mkdirs(full, 0755);
-	snprintf(tmp, sizeof(tmp), "%s/%sXXXXXX", full, CS_TMP_PREFIX);
+	if ((r = cs_fs_mkdirs(full, 0755)) == 0)
+		r = fd = cs_fs_temp_in(tmp, sizeof(tmp), full, CS_TMP_PREFIX);
 	*slash = '/';
 	if (r < 0)
 		return r;
-	if ((fd = mkstemp(tmp)) < 0)
-		return cs_error_set(CS_EIO, "create a temporary file for %s: %s", full, strerror(errno));
+	r = CS_OK;
 	for (size_t i = 0; i < rm->nchunks; i++) {
 		const cs_chunk_ref *c = &rm->chunks[i];
 		uint8_t *own = NULL;

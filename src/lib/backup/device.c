@@ -115,9 +115,13 @@ static int pin_terminal(struct link *l, const char *addr)
 		goto done;
 	}
 	const char *tmpdir = getenv("TMPDIR");
-	snprintf(l->ca_file, sizeof(l->ca_file), "%s/certsync-terminal-XXXXXX",
-		tmpdir && tmpdir[0] && strlen(tmpdir) < 200 ? tmpdir : "/tmp");
-	if ((fd = mkstemp(l->ca_file)) < 0 || write(fd, resp.body, resp.len) != (ssize_t)resp.len) {
+	if ((fd = cs_fs_temp_in(l->ca_file, sizeof(l->ca_file),
+		     tmpdir && tmpdir[0] && strlen(tmpdir) < 200 ? tmpdir : "/tmp", "certsync-terminal-")) < 0) {
+		r = fd;
+		l->ca_file[0] = 0;
+		goto done;
+	}
+	if (write(fd, resp.body, resp.len) != (ssize_t)resp.len) {
 		r = cs_error_set(CS_EIO, "write %s: %s", l->ca_file, strerror(errno));
 		goto done;
 	}
@@ -897,13 +901,12 @@ static int restore_file(struct restorer *rs, cs_httpc *hc, json_t *o, const char
 	uint64_t off = 0;
 
 	*slash = 0;
-	r = cs_fs_mkdirs(full, 0755);
-	snprintf(tmp, sizeof(tmp), "%s/%sXXXXXX", full, CS_TMP_PREFIX);
+	if ((r = cs_fs_mkdirs(full, 0755)) == 0)
+		r = fd = cs_fs_temp_in(tmp, sizeof(tmp), full, CS_TMP_PREFIX);
 	*slash = '/';
 	if (r < 0)
 		return r;
-	if ((fd = mkstemp(tmp)) < 0)
-		return cs_error_set(CS_EIO, "create a temporary file next to %s: %s", full, strerror(errno));
+	r = CS_OK;
 	for (size_t i = 0; i < json_array_size(chunks) && r == 0; i++) {
 		json_t *c = json_array_get(chunks, i);
 		const char *id = json_string_value(json_array_get(c, 0));

@@ -30,6 +30,7 @@
 #include <certsync/fsutil.h>
 #include <certsync/hash.h>
 #include <certsync/httpd.h>
+#include <certsync/index.h>
 #include <certsync/log.h>
 #include <certsync/qr.h>
 #include <certsync/secure.h>
@@ -424,9 +425,8 @@ static int store_chunk(const char *dir, const char *path, const uint8_t *b, size
 {
 	char tmp[4096];
 	int fd, r = CS_OK;
-	snprintf(tmp, sizeof(tmp), "%s/.certsync-tmp-XXXXXX", dir);
-	if ((fd = mkstemp(tmp)) < 0)
-		return cs_error_set(CS_EIO, "create a file in %s: %s", dir, strerror(errno));
+	if ((fd = cs_fs_temp_in(tmp, sizeof(tmp), dir, CS_TMP_PREFIX)) < 0)
+		return fd;
 	size_t done = 0;
 	while (done < len && r == 0) {
 		ssize_t w = write(fd, b + done, len - done);
