@@ -106,6 +106,18 @@ CS_EXTERN int cs_hub_account_list(const char *data_dir,
  * kept. CS_ENOTFOUND when there is no such account. */
 CS_EXTERN int cs_hub_account_set_disabled(const char *data_dir, const char *name, int disabled);
 
+/* ---- offline transfer (PROTOCOL.md §13.8) ---- */
+
+/* Add amount (1..2^53-1) to the account's online balance, from which its
+ * devices load vouchers. *balance (when not NULL) gets the new balance. */
+CS_EXTERN int cs_hub_wallet_credit(const char *data_dir, const char *account, int64_t amount,
+	int64_t *balance);
+/* The ledger as JSON text (malloc'd): accounts with their online balance,
+ * devices with the value the ledger says they hold, every double spend
+ * with the payer's two signed links, and totals with the conservation
+ * check. Works beside running hub processes. */
+CS_EXTERN int cs_hub_wallet_report(char **json_text, const char *data_dir);
+
 /* Open the hub in data_dir and bind its listening socket. listen_override
  * (may be NULL) replaces hub.json's "listen"; port 0 picks a free port.
  * Brings the database schema up to date, regenerates the CRL, removes the

@@ -46,6 +46,12 @@ CS_EXTERN int cs_key_device_id(char out[CS_DEVICE_ID_SIZE], const cs_key *key);
 /* Sign data with the key (ECDSA or RSA-PSS over SHA-256); *sig is malloc'd. */
 CS_EXTERN int cs_key_sign(uint8_t **sig, size_t *siglen, const cs_key *key,
 	const void *data, size_t len);
+/* Length of an ECDH shared secret between two P-256 keys. */
+#define CS_KEY_AGREE_LEN 32
+/* Static-static ECDH (the x coordinate of the shared point) between key
+ * and the public key in peer. Both must be P-256 (CS_EINVAL otherwise).
+ * The raw secret is not a key: derive one from it (HKDF). */
+CS_EXTERN int cs_key_agree(uint8_t out[CS_KEY_AGREE_LEN], const cs_key *key, const cs_cert *peer);
 /* 1 when cert's public key matches key, 0 otherwise. */
 CS_EXTERN int cs_key_matches_cert(const cs_key *key, const cs_cert *cert);
 

@@ -57,4 +57,12 @@ CS_EXTERN const char *cs_stmt_text(cs_stmt *stmt, int col); /* NULL for SQL NULL
 CS_EXTERN const void *cs_stmt_blob(cs_stmt *stmt, int col, size_t *len);
 CS_EXTERN int cs_stmt_is_null(cs_stmt *stmt, int col);
 
+/* Prepare sql, bind the values that follow as types says, one letter per
+ * '?' in order: 'i' int64_t, 't' const char * (NULL binds NULL), 'b' a
+ * blob as const void * and size_t, 'n' NULL (no argument); then step once.
+ * Returns 1 when a row came back, 0 when none, negative on error. When
+ * row is not NULL and a row came back, *row is the statement, positioned
+ * on it, for further cs_stmt_step calls (caller frees); else it is freed. */
+CS_EXTERN int cs_store_run(cs_stmt **row, cs_store *st, const char *sql, const char *types, ...);
+
 #endif

@@ -236,7 +236,8 @@ static const struct cli_command hub_commands[] = {
 	{"sync", hub_cmd_sync, "start a sync job from a source to destinations"},
 	{"job", hub_cmd_job, "show and follow sync jobs"},
 	{"admin", hub_admin, "web console users (set a password)"},
-	{"account", hub_cmd_account, "sync accounts: add, list, disable, enable"},
+	{"account", hub_cmd_account, "sync accounts: add, list, disable, enable, credit"},
+	{"wallet", hub_cmd_wallet, "offline transfer: the ledger and double spends"},
 	{NULL, NULL, NULL},
 };
 

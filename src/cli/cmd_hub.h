@@ -49,4 +49,8 @@ int hub_cmd_job(int argc, char **argv);
 /* certsync hub account (cmd_hub_account.c). */
 int hub_cmd_account(int argc, char **argv);
 
+/* certsync hub account credit and certsync hub wallet (cmd_hub_wallet.c). */
+int hub_account_credit(int argc, char **argv);
+int hub_cmd_wallet(int argc, char **argv);
+
 #endif

@@ -200,6 +200,7 @@ int hub_cmd_account(int argc, char **argv)
 		{"list", account_list, "list the sync accounts"},
 		{"disable", account_disable, "disable a sync account (its tokens stop working)"},
 		{"enable", account_enable, "enable a disabled sync account"},
+		{"credit", hub_account_credit, "add to an account's online balance (offline transfer)"},
 		{NULL, NULL, NULL},
 	};
 	return cli_dispatch(argc, argv, cmds, "certsync hub account");

@@ -8,4 +8,5 @@ int cmd_agent(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
+int cmd_wallet(int argc, char **argv);
 #endif

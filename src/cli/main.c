@@ -22,6 +22,7 @@ static const struct cli_command commands[] = {
 	{"account", cmd_account, "log this device in to an account (account sync)"},
 	{"sync", cmd_sync, "sync a folder with the account (account sync)"},
 	{"backup", cmd_backup, "back up to a paired terminal, restore by identifier"},
+	{"wallet", cmd_wallet, "carry value offline between two devices (vouchers)"},
 	{"version", cmd_version, "print the version"},
 	{NULL, NULL, NULL},
 };

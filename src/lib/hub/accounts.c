@@ -905,3 +905,32 @@ int cs_hub_account_set_disabled(const char *data_dir, const char *name, int disa
 	cs_store_close(db);
 	return r;
 }
+
+int cs_hub_wallet_credit(const char *data_dir, const char *account, int64_t amount, int64_t *balance)
+{
+	cs_store *db = NULL;
+	int64_t b = 0;
+	int r = open_db(&db, data_dir);
+	if (r < 0)
+		return r;
+	r = cs__wallet_credit(db, account, amount, &b);
+	if (r == 0 && balance != NULL)
+		*balance = b;
+	cs_store_close(db);
+	return r;
+}
+
+int cs_hub_wallet_report(char **json_text, const char *data_dir)
+{
+	cs_store *db = NULL;
+	json_t *j = NULL;
+	int r = open_db(&db, data_dir);
+	if (r < 0)
+		return r;
+	if ((r = cs__wallet_report(&j, db)) == 0 &&
+	    (*json_text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+	json_decref(j);
+	cs_store_close(db);
+	return r;
+}

@@ -553,6 +553,57 @@ static void pairing_claim(cs_hub *hub, struct call *c)
 	cs_wipe(&b, sizeof(b));
 }
 
+/* ---- offline transfer (PROTOCOL.md §13.8; wallet_ledger.c) ---- */
+
+/* Answer a wallet call: the body on success, else the error with its code. */
+static void wallet_reply(cs_hub *hub, struct call *c, int r, json_t *out, const char *code)
+{
+	if (r == 0) {
+		reply_sealed(hub, c, 200, out);
+		return;
+	}
+	cs_log(CS_LOG_INFO, "wallet.refused", "account=%s device=%s path=%s error=\"%s\"", c->tok.account,
+		c->tok.device, c->path, cs_error_last());
+	if (code == NULL) {
+		cs__hub_reply_cs_error(hub, c->req, r);
+		return;
+	}
+	int status = r == CS_EDENIED ? 403 : r == CS_ECONFLICT ? 409 : r == CS_EAUTH ? 401 : 422;
+	if (strcmp(code, "csr_invalid") == 0)
+		status = 400;
+	cs__hub_reply_error(hub, c->req, status, code, "%s", cs_error_last());
+}
+
+static void wallet_load(cs_hub *hub, struct call *c)
+{
+	struct cs__wallet_load_body b;
+	json_t *out = NULL;
+	const char *code = NULL;
+	int r = cs__parse_wallet_load(&b, (const char *)c->plain, c->plain_len);
+	if (r < 0) {
+		cs__hub_reply_cs_error(hub, c->req, r);
+		return;
+	}
+	r = cs__wallet_load(hub, &out, &code, c->tok.account_id, c->tok.account, c->tok.device, &b);
+	wallet_reply(hub, c, r, out, code);
+	cs__wallet_load_body_clear(&b);
+}
+
+static void wallet_sync(cs_hub *hub, struct call *c)
+{
+	struct cs__wallet_sync_body b;
+	json_t *out = NULL;
+	const char *code = NULL;
+	int r = cs__parse_wallet_sync(&b, (const char *)c->plain, c->plain_len);
+	if (r < 0) {
+		cs__hub_reply_cs_error(hub, c->req, r);
+		return;
+	}
+	r = cs__wallet_sync(hub, &out, &code, c->tok.account_id, c->tok.account, c->tok.device, &b);
+	wallet_reply(hub, c, r, out, code);
+	cs__wallet_sync_body_clear(&b);
+}
+
 /* 1 when a Content-Type header names the sealed type (parameters and case
  * of the type ignored). */
 static int sealed_type(const char *ct)
@@ -669,6 +720,8 @@ static const struct account_route {
 	{PREFIX "whoami", NULL, whoami, CS__HUB_ACCT_LOGIN_MAX},
 	{PREFIX "pairings/create", NULL, pairing_create, CS__HUB_ACCT_LOGIN_MAX},
 	{PREFIX "pairings/claim", NULL, pairing_claim, CS__HUB_ACCT_LOGIN_MAX},
+	{PREFIX "wallet/load", NULL, wallet_load, CS__HUB_WALLET_LOAD_MAX},
+	{PREFIX "wallet/sync", NULL, wallet_sync, CS__HUB_WALLET_SYNC_MAX},
 };
 
 static void account_api(cs_http_req *req, void *ud)

@@ -14,6 +14,7 @@
 #include <certsync/hash.h>
 #include <certsync/log.h>
 #include <certsync/secure.h>
+#include <certsync/wallet.h>
 #include "hub/hub_internal.h"
 
 #define CONFIG_MAX (64u << 10)
@@ -75,13 +76,16 @@ static void config_clear(struct cs_hub_config *c)
 
 static int config_save(const char *path, const struct cs_hub_config *c)
 {
-	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "listen", c->listen,
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "listen", c->listen,
 		"public_address", c->public_address, "relay_quota_bytes", (json_int_t)c->relay_quota_bytes,
 		"blob_ttl_s", (json_int_t)c->blob_ttl_s, "console_idle_s", (json_int_t)c->console_idle_s,
 		"console_max_s", (json_int_t)c->console_max_s,
 		"account_token_ttl_s", (json_int_t)c->account_token_ttl_s,
 		"account_window_s", (json_int_t)c->account_window_s,
-		"account_key_rotate_s", (json_int_t)c->account_key_rotate_s);
+		"account_key_rotate_s", (json_int_t)c->account_key_rotate_s,
+		"wallet_max_amount", (json_int_t)c->wallet_max_amount,
+		"wallet_max_transfers", (json_int_t)c->wallet_max_transfers,
+		"wallet_cert_days", (json_int_t)c->wallet_cert_days);
 	if (j == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	char *text = json_dumps(j, JSON_INDENT(2));
@@ -119,6 +123,9 @@ static int config_load(struct cs_hub_config *out, const char *path)
 	c.account_token_ttl_s = CS__ACCT_TTL_DEFAULT_S;
 	c.account_window_s = CS__ACCT_WINDOW_DEFAULT_S;
 	c.account_key_rotate_s = CS__ACCT_ROTATE_DEFAULT_S;
+	c.wallet_max_amount = CS__WALLET_MAX_AMOUNT_DEFAULT;
+	c.wallet_max_transfers = CS__WALLET_MAX_TRANSFERS_DEFAULT;
+	c.wallet_cert_days = CS__WALLET_CERT_DAYS_DEFAULT;
 	if ((r = cs__json_str(&listen, j, "listen", 1, CS__HUB_TEXT_MAX)) < 0 ||
 	    (r = cs__json_str(&pub, j, "public_address", 0, CS__HUB_TEXT_MAX)) < 0 ||
 	    (r = cs__json_int(&c.relay_quota_bytes, j, "relay_quota_bytes", 0, 0, INT64_MAX)) < 0 ||
@@ -132,7 +139,13 @@ static int config_load(struct cs_hub_config *out, const char *path)
 	    (r = cs__json_int(&c.account_window_s, j, "account_window_s", 0, CS__ACCT_WINDOW_MIN_S,
 		     CS__ACCT_WINDOW_MAX_S)) < 0 ||
 	    (r = cs__json_int(&c.account_key_rotate_s, j, "account_key_rotate_s", 0,
-		     CS__ACCT_ROTATE_MIN_S, CS__ACCT_ROTATE_MAX_S)) < 0) {
+		     CS__ACCT_ROTATE_MIN_S, CS__ACCT_ROTATE_MAX_S)) < 0 ||
+	    (r = cs__json_int(&c.wallet_max_amount, j, "wallet_max_amount", 0, 1,
+		     (int64_t)CS_WALLET_AMOUNT_MAX)) < 0 ||
+	    (r = cs__json_int(&c.wallet_max_transfers, j, "wallet_max_transfers", 0, 1,
+		     CS__WALLET_MAX_TRANSFERS_MAX)) < 0 ||
+	    (r = cs__json_int(&c.wallet_cert_days, j, "wallet_cert_days", 0, 1,
+		     CS__WALLET_CERT_DAYS_MAX)) < 0) {
 		cs_error_wrap("%s", path);
 		goto done;
 	}
@@ -324,6 +337,9 @@ int cs_hub_init(const char *data_dir, const struct cs_hub_init_options *o)
 	c.account_token_ttl_s = CS__ACCT_TTL_DEFAULT_S;
 	c.account_window_s = CS__ACCT_WINDOW_DEFAULT_S;
 	c.account_key_rotate_s = CS__ACCT_ROTATE_DEFAULT_S;
+	c.wallet_max_amount = CS__WALLET_MAX_AMOUNT_DEFAULT;
+	c.wallet_max_transfers = CS__WALLET_MAX_TRANSFERS_DEFAULT;
+	c.wallet_cert_days = CS__WALLET_CERT_DAYS_DEFAULT;
 	if (c.listen == NULL || c.public_address == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;

@@ -50,6 +50,12 @@
 #define CS__ACCT_ROTATE_MIN_S 60
 #define CS__ACCT_ROTATE_MAX_S (366ll * 86400)
 #define CS__ACCT_TICKET_S 120                 /* a login ticket's life */
+/* offline transfer (PROTOCOL.md §13): hub.json defaults and ranges */
+#define CS__WALLET_MAX_AMOUNT_DEFAULT 10000     /* wallet_max_amount */
+#define CS__WALLET_MAX_TRANSFERS_DEFAULT 100    /* wallet_max_transfers */
+#define CS__WALLET_MAX_TRANSFERS_MAX 1000000
+#define CS__WALLET_CERT_DAYS_DEFAULT 30         /* wallet_cert_days */
+#define CS__WALLET_CERT_DAYS_MAX 3650
 
 struct cs_hub_config {
 	char *listen;
@@ -61,6 +67,9 @@ struct cs_hub_config {
 	int64_t account_token_ttl_s;
 	int64_t account_window_s;
 	int64_t account_key_rotate_s;
+	int64_t wallet_max_amount;
+	int64_t wallet_max_transfers;
+	int64_t wallet_cert_days;
 };
 
 /* A long poll kept open until a task arrives or it times out. */
@@ -158,6 +167,20 @@ struct cs_hub {
 	struct cs__acct_delay *acct_delays;
 	unsigned acct_ndelays;
 };
+
+/* ---- offline transfer (wallet_ledger.c, PROTOCOL.md §13.8) ---- */
+
+/* Handle wallet/load and wallet/sync for the device of a sealed call. On
+ * success *out is the answer's body; on failure *code, when set, is the
+ * error code to answer with (else the code follows from the result). */
+int cs__wallet_load(cs_hub *hub, json_t **out, const char **code, int64_t account_id,
+	const char *account, const char *device, const struct cs__wallet_load_body *b);
+int cs__wallet_sync(cs_hub *hub, json_t **out, const char **code, int64_t account_id,
+	const char *account, const char *device, const struct cs__wallet_sync_body *b);
+/* Credit an account's online balance; *balance gets the new one. */
+int cs__wallet_credit(cs_store *db, const char *account, int64_t amount, int64_t *balance);
+/* The ledger for the operator: accounts, devices, conflicts, totals. */
+int cs__wallet_report(json_t **out, cs_store *db);
 
 /* ---- one-shot statements (db.c) ---- */
 

@@ -260,6 +260,35 @@ struct cs__pairing_claim_body {
 };
 int cs__parse_pairing_claim(struct cs__pairing_claim_body *out, const char *text, size_t len);
 
+/* ---- offline transfer (PROTOCOL.md §13.8; parse_wallet.c) ---- */
+
+#define CS__HUB_WALLET_LOAD_MAX (16u << 10)    /* wallet/load plaintext */
+#define CS__HUB_WALLET_SYNC_MAX (8u << 20)     /* wallet/sync plaintext */
+#define CS__HUB_WALLET_COINS_MAX 4096          /* held or paid coins in one sync */
+#define CS__HUB_WALLET_CSR_MAX 8192
+
+/* wallet/load: {"request": 32 hex, "amount": 1..2^53-1, "csr": PEM}. */
+struct cs__wallet_load_body {
+	char request[33];
+	uint64_t amount;
+	char *csr;
+};
+int cs__parse_wallet_load(struct cs__wallet_load_body *out, const char *text, size_t len);
+void cs__wallet_load_body_clear(struct cs__wallet_load_body *b);
+
+/* wallet/sync: {"csr"?: PEM, "held": [base64 coin], "paid": [base64 coin]}. */
+struct cs__wallet_sync_body {
+	char *csr;
+	uint8_t **held;
+	size_t *held_len;
+	size_t nheld;
+	uint8_t **paid;
+	size_t *paid_len;
+	size_t npaid;
+};
+int cs__parse_wallet_sync(struct cs__wallet_sync_body *out, const char *text, size_t len);
+void cs__wallet_sync_body_clear(struct cs__wallet_sync_body *b);
+
 /* ---- member accessors used by the parsers (json.c) ---- */
 
 /* CS_EINVAL when required and missing, CS_EMALFORMED when of the wrong

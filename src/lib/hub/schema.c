@@ -161,6 +161,65 @@ const char *const cs__hub_schema[] = {
 	"  expires INTEGER NOT NULL,"
 	"  claimed_by TEXT,"                 /* the device that used it */
 	"  claimed_at INTEGER);",
+	/* 6: offline transfer (PROTOCOL.md §13.8): the accounts' online
+	 * balances, what the hub issued, and the ledger of every voucher and
+	 * link it has seen, with each branch's holder and spender */
+	"ALTER TABLE accounts ADD COLUMN balance INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE wallet_credits ("
+	"  id INTEGER PRIMARY KEY,"
+	"  account INTEGER NOT NULL REFERENCES accounts(id),"
+	"  amount INTEGER NOT NULL,"         /* negative for a double spend's charge */
+	"  time INTEGER NOT NULL,"
+	"  note TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE wallet_devices ("
+	"  device TEXT PRIMARY KEY,"
+	"  account INTEGER NOT NULL REFERENCES accounts(id),"
+	"  cert BLOB NOT NULL,"              /* the latest wallet certificate, DER */
+	"  counter INTEGER NOT NULL DEFAULT 0," /* highest transfer index seen */
+	"  last_sync INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE wallet_device_certs ("   /* every wallet certificate issued */
+	"  device TEXT NOT NULL, cert BLOB NOT NULL, not_after INTEGER NOT NULL);"
+	"CREATE INDEX wallet_device_certs_device ON wallet_device_certs(device);"
+	"CREATE TABLE wallet_loads ("
+	"  request TEXT PRIMARY KEY,"        /* the client's id: a repeated load gets the same voucher */
+	"  device TEXT NOT NULL,"
+	"  account INTEGER NOT NULL,"
+	"  amount INTEGER NOT NULL,"
+	"  voucher BLOB NOT NULL,"
+	"  time INTEGER NOT NULL);"
+	"CREATE TABLE wallet_nodes ("          /* vouchers (kind 0) and links (kind 1) */
+	"  id BLOB PRIMARY KEY,"
+	"  kind INTEGER NOT NULL,"
+	"  prev BLOB,"                       /* links: the element before */
+	"  side INTEGER,"                    /* links: the branch of prev spent */
+	"  payer TEXT,"                      /* links */
+	"  payee TEXT NOT NULL,"             /* links: the payee; vouchers: the owner */
+	"  amount INTEGER NOT NULL,"         /* links: to the payee; vouchers: the value */
+	"  change INTEGER NOT NULL DEFAULT 0,"
+	"  counter INTEGER NOT NULL DEFAULT 0,"
+	"  time INTEGER NOT NULL,"           /* links: ms; vouchers: s */
+	"  transfer BLOB,"
+	"  body BLOB NOT NULL,"
+	"  sig BLOB NOT NULL,"
+	"  seen INTEGER NOT NULL);"
+	"CREATE TABLE wallet_branches ("
+	"  state BLOB PRIMARY KEY,"          /* SHA-256(\"state\" || node || side) */
+	"  node BLOB NOT NULL,"
+	"  side INTEGER NOT NULL,"
+	"  holder TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"
+	"  spent_by BLOB);"                  /* the first link seen spending it */
+	"CREATE INDEX wallet_branches_holder ON wallet_branches(holder, spent_by);"
+	"CREATE TABLE wallet_conflicts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  state BLOB NOT NULL,"             /* the branch spent twice */
+	"  payer TEXT NOT NULL,"
+	"  first BLOB NOT NULL,"             /* the link seen first */
+	"  second BLOB NOT NULL,"            /* a later link spending the same branch */
+	"  value INTEGER NOT NULL,"          /* the branch's value, charged to the payer's account */
+	"  account INTEGER,"
+	"  time INTEGER NOT NULL,"
+	"  UNIQUE (state, second));",
 };
 
 const size_t cs__hub_schema_count = sizeof(cs__hub_schema) / sizeof(cs__hub_schema[0]);

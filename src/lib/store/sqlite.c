@@ -1,5 +1,6 @@
 /* The SQLite backend of the store (include/certsync/store.h). */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -219,4 +220,39 @@ const void *cs_stmt_blob(cs_stmt *stmt, int col, size_t *len)
 int cs_stmt_is_null(cs_stmt *stmt, int col)
 {
 	return sqlite3_column_type(stmt->s, col) == SQLITE_NULL;
+}
+
+int cs_store_run(cs_stmt **row, cs_store *st, const char *sql, const char *types, ...)
+{
+	cs_stmt *q = NULL;
+	va_list ap;
+	int r, idx = 1;
+
+	if (row != NULL)
+		*row = NULL;
+	if ((r = cs_store_prepare(&q, st, sql)) < 0)
+		return r;
+	va_start(ap, types);
+	for (const char *t = types; *t && r >= 0; t++, idx++) {
+		switch (*t) {
+		case 'i': r = cs_stmt_bind_int64(q, idx, va_arg(ap, int64_t)); break;
+		case 't': r = cs_stmt_bind_text(q, idx, va_arg(ap, const char *)); break;
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+			r = cs_stmt_bind_blob(q, idx, p, n);
+			break;
+		}
+		case 'n': r = cs_stmt_bind_null(q, idx); break;
+		default: r = cs_error_set(CS_EINVAL, "cs_store_run: unknown type '%c'", *t);
+		}
+	}
+	va_end(ap);
+	if (r >= 0)
+		r = cs_stmt_step(q);
+	if (r == 1 && row != NULL)
+		*row = q;
+	else
+		cs_stmt_free(q);
+	return r;
 }

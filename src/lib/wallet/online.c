@@ -1,0 +1,433 @@
+/*
+ * A wallet's two calls to the hub (PROTOCOL.md §13.8), made as sealed
+ * account calls with the device's login (`certsync account login`):
+ *
+ *   load  takes value from the account's online balance as a voucher;
+ *   sync  uploads every coin held and every coin paid since the last sync,
+ *         lets the hub record and settle them, drops what the hub knows was
+ *         spent elsewhere and adds what it knows this wallet owns.
+ *
+ * Both also renew the wallet certificate and fetch the hub's limits. A
+ * load carries a request id kept in wallet.db until its answer is stored,
+ * so a load whose answer was lost is repeated, not paid twice.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <certsync/clock.h>
+#include <certsync/encoding.h>
+#include <certsync/error.h>
+#include <certsync/log.h>
+#include <certsync/secure.h>
+#include "lib/account/local.h"
+#include "lib/wallet/wallet_internal.h"
+
+#define B(p, n) (const void *)(p), (size_t)(n)
+
+/* A base64 member, decoded (malloc'd). */
+static int get_b64(uint8_t **out, size_t *len, json_t *j, const char *key, size_t max)
+{
+	const char *t = json_string_value(json_object_get(j, key));
+	if (t == NULL)
+		return cs_error_set(CS_EMALFORMED, "the hub's answer lacks %s", key);
+	return cs_base64_decode(out, len, t, max);
+}
+
+/* Check and keep the hub CA, the wallet certificate and the limits of an
+ * answer (inside the caller's transaction). */
+static int take_identity(cs_wallet *w, json_t *resp)
+{
+	uint8_t *ca = NULL, *cert = NULL;
+	size_t ca_len = 0, cert_len = 0;
+	cs_cert *cac = NULL, *c = NULL;
+	char san[CS_DEVICE_ID_SIZE];
+	int r;
+
+	if ((r = get_b64(&ca, &ca_len, resp, "ca", 4 * CS__WL_CERT_MAX)) < 0 ||
+	    (r = cs_cert_from_der(&cac, ca, ca_len)) < 0)
+		goto done;
+	if (w->ca != NULL) {
+		uint8_t *have = NULL;
+		size_t hl = 0;
+		if ((r = cs_cert_to_der(&have, &hl, w->ca)) < 0)
+			goto done;
+		int same = hl == ca_len && memcmp(have, ca, hl) == 0;
+		free(have);
+		if (!same) {
+			r = cs_error_set(CS_EAUTH, "the hub's CA is not the one this wallet's vouchers come from");
+			goto done;
+		}
+	}
+	if (json_object_get(resp, "certificate") != NULL) {
+		if ((r = get_b64(&cert, &cert_len, resp, "certificate", 4 * CS__WL_CERT_MAX)) < 0 ||
+		    (r = cs_cert_from_der(&c, cert, cert_len)) < 0)
+			goto done;
+		if (cs_cert_verify(c, cac, NULL, 0) < 0 || cs_cert_san_device_id(san, c) < 0 ||
+		    strcmp(san, w->device) != 0 || !cs_key_matches_cert(w->key, c)) {
+			r = cs_error_set(CS_EAUTH, "the hub answered with a certificate that is not this "
+				"device's");
+			goto done;
+		}
+		if ((r = cs_store_run(NULL, w->db, "UPDATE wallet SET cert = ? WHERE id = 1", "b",
+			     B(cert, cert_len))) < 0)
+			goto done;
+	}
+	json_int_t max_amount = json_integer_value(json_object_get(resp, "max_amount"));
+	json_int_t max_transfers = json_integer_value(json_object_get(resp, "max_transfers"));
+	const char *account = json_string_value(json_object_get(resp, "account"));
+	if (max_amount < 1 || (uint64_t)max_amount > CS_WALLET_AMOUNT_MAX || max_transfers < 1) {
+		r = cs_error_set(CS_EMALFORMED, "the hub's limits are out of range");
+		goto done;
+	}
+	if ((r = cs_store_run(NULL, w->db, "UPDATE wallet SET ca = ?, hub_max_amount = ?, hub_max_transfers = ?, "
+		     "account = ? WHERE id = 1", "biit", B(ca, ca_len), (int64_t)max_amount, (int64_t)max_transfers,
+		     account ? account : "")) < 0)
+		goto done;
+	r = CS_OK;
+done:
+	free(ca);
+	free(cert);
+	cs_cert_free(cac);
+	cs_cert_free(c);
+	return r;
+}
+
+struct online {
+	struct cs__acct_session s;
+	struct cs__acct_conn cn;
+	int conn_open;
+	cs_wallet *w;
+	char *csr;
+};
+
+static int online_open(struct online *o, const char *data_dir)
+{
+	int r;
+	memset(o, 0, sizeof(*o));
+	if ((r = cs_wallet_open(&o->w, data_dir)) < 0 || (r = cs__acct_session_load(&o->s, data_dir)) < 0)
+		return r;
+	if (strcmp(o->s.device, o->w->device) != 0)
+		return cs_error_set(CS_ESTATE, "the account login in %s is for another device key; log in again",
+			data_dir);
+	if ((r = cs_csr_new(&o->csr, o->w->key, o->w->name[0] ? o->w->name : "wallet")) < 0 ||
+	    (r = cs__acct_conn_open(&o->cn, &o->s, NULL)) < 0)
+		return r;
+	o->conn_open = 1;
+	return CS_OK;
+}
+
+static void online_close(struct online *o)
+{
+	if (o->conn_open)
+		cs__acct_conn_close(&o->cn);
+	cs__acct_session_clear(&o->s);
+	cs_wallet_close(o->w);
+	free(o->csr);
+}
+
+/* ---- load ---- */
+
+static int load_once(cs_wallet_online *res, struct online *o, const char *request, uint64_t amount)
+{
+	cs_wallet *w = o->w;
+	json_t *resp = NULL;
+	struct cs__wl_coin c = {0};
+	int status, r, in_tx = 0;
+
+	r = cs__acct_call(&o->cn, "/v1/account/wallet/load", json_pack("{s:s, s:I, s:s}", "request", request,
+		"amount", (json_int_t)amount, "csr", o->csr), &resp, &status);
+	if (r < 0)
+		return r;
+	if (status != 200) {
+		r = cs_error_set(CS_ENET, "the hub answered %d", status);
+		goto done;
+	}
+	json_t *vs = json_object_get(resp, "vouchers");
+	if (!json_is_array(vs) || json_array_size(vs) != 1) {
+		r = cs_error_set(CS_EMALFORMED, "the hub's answer holds no voucher");
+		goto done;
+	}
+	if ((r = cs_store_begin(w->db)) < 0)
+		goto done;
+	in_tx = 1;
+	if ((r = take_identity(w, resp)) < 0 || (r = cs__wl_load_row(w)) < 0)
+		goto done;
+	uint8_t *v = NULL;
+	size_t vl = 0;
+	const char *t = json_string_value(json_array_get(vs, 0));
+	if (t == NULL || (r = cs_base64_decode(&v, &vl, t, 8192)) < 0) {
+		r = r < 0 ? r : cs_error_set(CS_EMALFORMED, "the voucher is not base64");
+		goto done;
+	}
+	r = cs__wl_coin_from_voucher(&c, v, vl);
+	free(v);
+	int refusal;
+	if (r < 0 || (r = cs__wl_coin_verify(&refusal, &c, w->ca, cs__wl_cert_lookup, w)) < 0 ||
+	    strcmp(c.holder, w->device) != 0 || c.value != amount) {
+		r = r < 0 ? cs_error_wrap("the hub's voucher")
+			  : cs_error_set(CS_EAUTH, "the hub's voucher is not for this device and amount");
+		goto done;
+	}
+	r = cs__wl_coin_store(w, &c);
+	int fresh = r == 0;
+	if (r == CS_EEXISTS)
+		r = CS_OK; /* stored by an earlier attempt whose commit landed */
+	if (r < 0 || (fresh && (r = cs__wl_history_add(w, NULL, "load", "", "", amount, 0, "loaded")) < 0) ||
+	    (r = cs_store_run(NULL, w->db, "UPDATE wallet SET pending_load = NULL, pending_amount = 0 WHERE id = 1",
+		     "")) < 0 ||
+	    (r = cs_store_commit(w->db)) < 0)
+		goto done;
+	in_tx = 0;
+	res->online_balance = (int64_t)json_integer_value(json_object_get(resp, "online_balance"));
+	res->vouchers_received++;
+	res->value_received += amount;
+done:
+	if (in_tx)
+		cs_store_rollback(w->db);
+	cs__wl_coin_clear(&c);
+	json_decref(resp);
+	return r;
+}
+
+int cs_wallet_load(cs_wallet_online *res, const char *data_dir, uint64_t amount)
+{
+	struct online o;
+	cs_stmt *q = NULL;
+	char request[33] = "", pending[33] = "";
+	uint64_t pending_amount = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (amount == 0 || amount > CS_WALLET_AMOUNT_MAX)
+		return cs_error_set(CS_EINVAL, "an amount is 1..%llu", (unsigned long long)CS_WALLET_AMOUNT_MAX);
+	if ((r = online_open(&o, data_dir)) < 0)
+		goto done;
+	/* a load whose answer never arrived is finished first, with its own id */
+	if ((r = cs_store_run(&q, o.w->db, "SELECT pending_load, pending_amount FROM wallet WHERE id = 1 AND "
+		     "pending_load IS NOT NULL", "")) < 0)
+		goto done;
+	if (r == 1) {
+		snprintf(pending, sizeof(pending), "%s", cs_stmt_text(q, 0));
+		pending_amount = (uint64_t)cs_stmt_int64(q, 1);
+	}
+	cs_stmt_free(q);
+	q = NULL;
+	if (pending[0]) {
+		cs_log(CS_LOG_INFO, "wallet.load_repeat", "request=%s amount=%llu", pending,
+			(unsigned long long)pending_amount);
+		if ((r = load_once(res, &o, pending, pending_amount)) < 0)
+			goto done;
+	}
+	uint8_t id[16];
+	if ((r = cs_random(id, sizeof(id))) < 0)
+		goto done;
+	cs_hex_encode(request, id, sizeof(id));
+	if ((r = cs_store_run(NULL, o.w->db, "UPDATE wallet SET pending_load = ?, pending_amount = ? WHERE id = 1",
+		     "ti", request, (int64_t)amount)) < 0 ||
+	    (r = load_once(res, &o, request, amount)) < 0 ||
+	    (r = cs__wl_balance(o.w, &res->wallet_balance, NULL)) < 0)
+		goto done;
+	res->hub_balance = res->wallet_balance;
+done:
+	cs_stmt_free(q);
+	online_close(&o);
+	return r;
+}
+
+/* ---- sync ---- */
+
+/* A JSON array of the base64 column 0 of sql's rows; *max_id gets the
+ * largest column 1 when wanted. */
+static int b64_rows(json_t **out, uint64_t *n, int64_t *max_id, cs_store *db, const char *sql)
+{
+	cs_stmt *q = NULL;
+	json_t *a = json_array();
+	int r = cs_store_prepare(&q, db, sql);
+	*n = 0;
+	while (r == 0 && a != NULL && (r = cs_stmt_step(q)) == 1) {
+		size_t len;
+		const void *p = cs_stmt_blob(q, 0, &len);
+		char *t = NULL;
+		if (*n == CS__WL_COINS_MAX * 64) {
+			r = cs_error_set(CS_ELIMIT, "more than %d vouchers to upload", CS__WL_COINS_MAX * 64);
+			break;
+		}
+		if ((r = cs_base64_encode(&t, p, len)) < 0)
+			break;
+		json_array_append_new(a, json_string(t));
+		free(t);
+		(*n)++;
+		if (max_id != NULL && cs_stmt_int64(q, 1) > *max_id)
+			*max_id = cs_stmt_int64(q, 1);
+		r = 0;
+	}
+	cs_stmt_free(q);
+	if (a == NULL)
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+	if (r < 0) {
+		json_decref(a);
+		return r;
+	}
+	*out = a;
+	return CS_OK;
+}
+
+/* Certificates an answer carries, for checking the coins it brings. */
+struct answer_certs {
+	cs_wallet *w;
+	cs_cert *c[CS__WL_CERTS_MAX];
+	char id[CS__WL_CERTS_MAX][CS_DEVICE_ID_SIZE];
+	size_t n;
+};
+
+static const cs_cert *answer_cert(void *ud, const char *device)
+{
+	struct answer_certs *ac = ud;
+	for (size_t i = 0; i < ac->n; i++)
+		if (strcmp(ac->id[i], device) == 0)
+			return ac->c[i];
+	return cs__wl_cert_lookup(ac->w, device);
+}
+
+static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t max_out)
+{
+	struct answer_certs ac = {.w = w};
+	json_t *missing = json_object_get(resp, "missing"), *drop = json_object_get(resp, "drop");
+	json_t *certs = json_object_get(resp, "certs");
+	struct cs__wl_coin c = {0};
+	size_t i;
+	json_t *it;
+	int r, refusal;
+
+	if (!json_is_array(missing) || !json_is_array(drop) || !json_is_array(certs) ||
+	    json_array_size(certs) > CS__WL_CERTS_MAX)
+		return cs_error_set(CS_EMALFORMED, "the hub's sync answer is incomplete");
+	if ((r = cs_store_begin(w->db)) < 0)
+		return r;
+	if ((r = take_identity(w, resp)) < 0 || (r = cs__wl_load_row(w)) < 0)
+		goto done;
+	json_array_foreach(certs, i, it) {
+		uint8_t *der = NULL;
+		size_t dl = 0;
+		const char *t = json_string_value(it);
+		if (t == NULL || (r = cs_base64_decode(&der, &dl, t, 4 * CS__WL_CERT_MAX)) < 0 ||
+		    (r = cs_cert_from_der(&ac.c[ac.n], der, dl)) < 0 ||
+		    (r = cs_cert_san_device_id(ac.id[ac.n], ac.c[ac.n])) < 0 ||
+		    (r = cs__wl_cert_store(w, ac.id[ac.n], der, dl)) < 0) {
+			free(der);
+			if (ac.c[ac.n] != NULL)
+				ac.n++;
+			r = r < 0 ? r : cs_error_set(CS_EMALFORMED, "a certificate in the hub's answer");
+			goto done;
+		}
+		free(der);
+		ac.n++;
+	}
+	/* spent elsewhere: this wallet's copy is older than its own log
+	 * (a restored backup, say); the hub holds the link that spent it */
+	json_array_foreach(drop, i, it) {
+		uint8_t state[CS__WL_ID_LEN];
+		const char *t = json_string_value(it);
+		cs_stmt *q = NULL;
+		if (t == NULL || strlen(t) != 2 * CS__WL_ID_LEN || cs_hex_decode(state, sizeof(state), t) < 0) {
+			r = cs_error_set(CS_EMALFORMED, "the hub's answer names a voucher it cannot");
+			goto done;
+		}
+		if ((r = cs_store_run(&q, w->db, "SELECT value FROM coins WHERE state = ?", "b",
+			     B(state, sizeof(state)))) < 0)
+			goto done;
+		if (r == 0)
+			continue;
+		uint64_t value = (uint64_t)cs_stmt_int64(q, 0);
+		cs_stmt_free(q);
+		if ((r = cs_store_run(NULL, w->db, "DELETE FROM coins WHERE state = ?", "b", B(state, sizeof(state)))) < 0 ||
+		    (r = cs__wl_history_add(w, NULL, "dropped", "", "", value, 0, "spent elsewhere")) < 0)
+			goto done;
+		res->vouchers_dropped++;
+	}
+	/* owned here and not held: value in flight, settled by the hub */
+	json_array_foreach(missing, i, it) {
+		uint8_t *coin = NULL;
+		size_t cl = 0;
+		const char *t = json_string_value(it);
+		if (t == NULL || (r = cs_base64_decode(&coin, &cl, t, (CS__WL_COIN_MAX / 3 + 1) * 4)) < 0) {
+			r = r < 0 ? r : cs_error_set(CS_EMALFORMED, "a voucher in the hub's answer");
+			goto done;
+		}
+		r = cs__wl_coin_decode(&c, coin, cl);
+		free(coin);
+		if (r < 0 || (r = cs__wl_coin_verify(&refusal, &c, w->ca, answer_cert, &ac)) < 0) {
+			cs_error_wrap("voucher %zu from the hub", i + 1);
+			goto done;
+		}
+		if (strcmp(c.holder, w->device) != 0) {
+			r = cs_error_set(CS_EAUTH, "the hub sent a voucher held by another device");
+			goto done;
+		}
+		r = cs__wl_coin_store(w, &c);
+		if (r == CS_EEXISTS) {
+			r = CS_OK;
+		} else if (r == 0) {
+			const struct cs__wl_link *l = c.n ? &c.links[c.n - 1] : NULL;
+			r = cs__wl_history_add(w, NULL, "settled", l ? (c.side ? "" : l->payer) : "", "", c.value,
+				l ? l->counter : 0, "from the hub");
+			res->vouchers_received++;
+			res->value_received += c.value;
+		}
+		cs__wl_coin_clear(&c);
+		if (r < 0)
+			goto done;
+	}
+	if ((r = cs_store_run(NULL, w->db, "DELETE FROM outbox WHERE id <= ?", "i", max_out)) < 0 ||
+	    (r = cs_store_run(NULL, w->db, "UPDATE wallet SET since_sync = 0, last_sync = ? WHERE id = 1", "i",
+		     cs_clock_now())) < 0 ||
+	    (r = cs_store_commit(w->db)) < 0)
+		goto done;
+	r = CS_OK;
+done:
+	if (r < 0)
+		cs_store_rollback(w->db);
+	cs__wl_coin_clear(&c);
+	for (size_t k = 0; k < ac.n; k++)
+		cs_cert_free(ac.c[k]);
+	return r;
+}
+
+int cs_wallet_sync(cs_wallet_online *res, const char *data_dir)
+{
+	struct online o;
+	json_t *held = NULL, *paid = NULL, *resp = NULL;
+	uint64_t nheld = 0, npaid = 0;
+	int64_t max_out = 0;
+	int status, r;
+
+	memset(res, 0, sizeof(*res));
+	if ((r = online_open(&o, data_dir)) < 0 ||
+	    (r = b64_rows(&held, &nheld, NULL, o.w->db, "SELECT coin FROM coins ORDER BY state")) < 0 ||
+	    (r = b64_rows(&paid, &npaid, &max_out, o.w->db, "SELECT coin, id FROM outbox ORDER BY id")) < 0)
+		goto done;
+	r = cs__acct_call(&o.cn, "/v1/account/wallet/sync", json_pack("{s:s, s:o, s:o}", "csr", o.csr, "held",
+		held, "paid", paid), &resp, &status);
+	held = paid = NULL;
+	if (r < 0)
+		goto done;
+	if (status != 200) {
+		r = cs_error_set(CS_ENET, "the hub answered %d", status);
+		goto done;
+	}
+	if ((r = apply_sync(res, o.w, resp, max_out)) < 0 ||
+	    (r = cs__wl_balance(o.w, &res->wallet_balance, NULL)) < 0)
+		goto done;
+	res->uploaded = nheld + npaid;
+	res->hub_balance = (uint64_t)json_integer_value(json_object_get(resp, "hub_balance"));
+	res->online_balance = (int64_t)json_integer_value(json_object_get(resp, "online_balance"));
+	res->conflicts = json_array_size(json_object_get(resp, "conflicts"));
+	res->conflicts_new = (uint64_t)json_integer_value(json_object_get(resp, "conflicts_new"));
+done:
+	json_decref(held);
+	json_decref(paid);
+	json_decref(resp);
+	online_close(&o);
+	return r;
+}
