@@ -69,9 +69,6 @@ static int take_identity(cs_wallet *w, json_t *resp)
 				"device's");
 			goto done;
 		}
-		if ((r = cs_store_run(NULL, w->db, "UPDATE wallet SET cert = ? WHERE id = 1", "b",
-			     B(cert, cert_len))) < 0)
-			goto done;
 	}
 	json_int_t max_amount = json_integer_value(json_object_get(resp, "max_amount"));
 	json_int_t max_transfers = json_integer_value(json_object_get(resp, "max_transfers"));
@@ -80,9 +77,8 @@ static int take_identity(cs_wallet *w, json_t *resp)
 		r = cs_error_set(CS_EMALFORMED, "the hub's limits are out of range");
 		goto done;
 	}
-	if ((r = cs_store_run(NULL, w->db, "UPDATE wallet SET ca = ?, hub_max_amount = ?, hub_max_transfers = ?, "
-		     "account = ? WHERE id = 1", "biit", B(ca, ca_len), (int64_t)max_amount, (int64_t)max_transfers,
-		     account ? account : "")) < 0)
+	if ((r = cs__wl_set_identity(w, ca, ca_len, cert, cert_len, account, (uint64_t)max_amount,
+		     (uint64_t)max_transfers)) < 0)
 		goto done;
 	r = CS_OK;
 done:
@@ -151,7 +147,7 @@ static int load_once(cs_wallet_online *res, struct online *o, const char *reques
 	if ((r = cs_store_begin(w->db)) < 0)
 		goto done;
 	in_tx = 1;
-	if ((r = take_identity(w, resp)) < 0 || (r = cs__wl_load_row(w)) < 0)
+	if ((r = take_identity(w, resp)) < 0)
 		goto done;
 	uint8_t *v = NULL;
 	size_t vl = 0;
@@ -305,7 +301,7 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 		return cs_error_set(CS_EMALFORMED, "the hub's sync answer is incomplete");
 	if ((r = cs_store_begin(w->db)) < 0)
 		return r;
-	if ((r = take_identity(w, resp)) < 0 || (r = cs__wl_load_row(w)) < 0)
+	if ((r = take_identity(w, resp)) < 0)
 		goto done;
 	json_array_foreach(certs, i, it) {
 		uint8_t *der = NULL;

@@ -244,6 +244,20 @@ int cs__wl_history_add(cs_wallet *w, int64_t *id, const char *kind, const char *
 	return CS_OK;
 }
 
+int cs__wl_set_identity(cs_wallet *w, const uint8_t *ca, size_t ca_len, const uint8_t *cert,
+	size_t cert_len, const char *account, uint64_t max_amount, uint64_t max_transfers)
+{
+	int r;
+	if (cert != NULL && (r = cs_store_run(NULL, w->db, "UPDATE wallet SET cert = ? WHERE id = 1", "b",
+		     (const void *)cert, cert_len)) < 0)
+		return r;
+	if ((r = cs_store_run(NULL, w->db, "UPDATE wallet SET ca = ?, hub_max_amount = ?, hub_max_transfers = ?, "
+		     "account = ? WHERE id = 1", "biit", (const void *)ca, ca_len, (int64_t)max_amount,
+		     (int64_t)max_transfers, account ? account : "")) < 0)
+		return r;
+	return cs__wl_load_row(w);
+}
+
 int cs__wl_coin_store(cs_wallet *w, const struct cs__wl_coin *c)
 {
 	cs_buf *b = cs_buf_new(CS__WL_COIN_MAX);

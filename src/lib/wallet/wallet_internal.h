@@ -40,6 +40,11 @@ int cs__wl_seen_add(cs_wallet *w, const uint8_t digest[CS__WL_ID_LEN]);
 /* Add a history entry; *id (when not NULL) gets its row id. */
 int cs__wl_history_add(cs_wallet *w, int64_t *id, const char *kind, const char *peer,
 	const char *peer_name, uint64_t amount, uint64_t counter, const char *state);
+/* Keep what the hub gave: its CA and this wallet's certificate (DER; cert
+ * may be NULL to keep the one held), the account and the hub's limits.
+ * Reloads the wallet row. */
+int cs__wl_set_identity(cs_wallet *w, const uint8_t *ca, size_t ca_len, const uint8_t *cert,
+	size_t cert_len, const char *account, uint64_t max_amount, uint64_t max_transfers);
 /* Store a coin as held (CS_EEXISTS when its branch is held already). */
 int cs__wl_coin_store(cs_wallet *w, const struct cs__wl_coin *c);
 
