@@ -133,6 +133,15 @@ static int load_once(cs_wallet_online *res, struct online *o, const char *reques
 
 	r = cs__acct_call(&o->cn, "/v1/account/wallet/load", json_pack("{s:s, s:I, s:s}", "request", request,
 		"amount", (json_int_t)amount, "csr", o->csr), &resp, &status);
+	if (r == CS_EINVAL || r == CS_EDENIED || r == CS_ELIMIT) {
+		/* the hub refused the request: nothing was taken, so it is not
+		 * pending any more (a network failure leaves it to be repeated) */
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", cs_error_last());
+		cs_store_run(NULL, w->db, "UPDATE wallet SET pending_load = NULL, pending_amount = 0 WHERE id = 1 "
+			"AND pending_load = ?", "t", request);
+		return cs_error_set(r, "%s", msg);
+	}
 	if (r < 0)
 		return r;
 	if (status != 200) {
@@ -212,8 +221,9 @@ int cs_wallet_load(cs_wallet_online *res, const char *data_dir, uint64_t amount)
 	if (pending[0]) {
 		cs_log(CS_LOG_INFO, "wallet.load_repeat", "request=%s amount=%llu", pending,
 			(unsigned long long)pending_amount);
-		if ((r = load_once(res, &o, pending, pending_amount)) < 0)
-			goto done;
+		r = load_once(res, &o, pending, pending_amount);
+		if (r < 0 && r != CS_EINVAL && r != CS_EDENIED && r != CS_ELIMIT)
+			goto done; /* still pending: try again later */
 	}
 	uint8_t id[16];
 	if ((r = cs_random(id, sizeof(id))) < 0)
