@@ -89,7 +89,8 @@ CS_EXTERN int cs_wallet_limits_set(cs_wallet *w, uint64_t max_amount, uint64_t m
 typedef struct cs_wallet_entry {
 	int64_t id;
 	int64_t time;            /* unix seconds */
-	const char *kind;        /* "load", "paid", "received", "settled" (value fetched at sync), "dropped" */
+	const char *kind;        /* "load", "paid", "received", "settled" (value fetched at sync),
+	                          * "renewed" (a fresh voucher for a long chain), "dropped" */
 	const char *peer;        /* the other device ("" for load/settled) */
 	const char *peer_name;
 	uint64_t amount;
@@ -156,6 +157,7 @@ typedef struct cs_wallet_online {
 	uint64_t vouchers_received; /* vouchers added (load; sync: value in flight) */
 	uint64_t value_received;
 	uint64_t vouchers_dropped;  /* vouchers the hub knows this wallet spent */
+	uint64_t vouchers_renewed;  /* long chains exchanged for fresh vouchers */
 	uint64_t uploaded;        /* vouchers uploaded (sync) */
 	uint64_t conflicts;       /* double spends the hub holds against this wallet */
 	uint64_t conflicts_new;   /* of which found by this sync */

@@ -470,6 +470,9 @@ static void print_online(const cs_wallet_online *o, int sync)
 	if (o->vouchers_dropped)
 		printf("dropped          %llu voucher(s) the hub knows this wallet spent\n",
 			(unsigned long long)o->vouchers_dropped);
+	if (o->vouchers_renewed)
+		printf("renewed          %llu voucher(s) with long chains exchanged for fresh ones\n",
+			(unsigned long long)o->vouchers_renewed);
 	if (sync)
 		printf("uploaded         %llu voucher(s)\n", (unsigned long long)o->uploaded);
 	if (o->conflicts)

@@ -91,8 +91,8 @@ wait "$PAYER"; t_check "the payer's side completed too" [ $? -eq 0 ]
 mkfifo "$T_DIR/f1" "$T_DIR/f2"
 W pay --stdio --data "$T_DIR/B" <"$T_DIR/f1" >"$T_DIR/f2" 2>>"$T_DIR/steps.log" &
 PAYER=$!; T_PIDS+=("$PAYER")
-t_check "B pays C 30 over standard input and output" \
-  W receive --amount 30 --stdio --data "$T_DIR/C" >"$T_DIR/f1" <"$T_DIR/f2"
+recv_stdio() { W receive --amount 30 --stdio --data "$T_DIR/C" >"$T_DIR/f1" <"$T_DIR/f2"; }
+t_check "B pays C 30 over standard input and output" recv_stdio
 wait "$PAYER"
 pay_files C A 70
 t_check "after A->B->C->A: A 230, B 15, C 60" [ "$(bal A)/$(bal B)/$(bal C)" = "230/15/60" ]
@@ -194,6 +194,28 @@ PY
 t_check "D's sync reports the double spend" grep -q 'DOUBLE SPENDING' "$T_DIR/sync-D.out"
 t_check "bob's account was charged the double-spent value (120)" [ "$(online bob)" = 280 ]
 t_check "the hub kept serving: healthz" curl -sfk "https://127.0.0.1:$HUB_PORT/healthz" -o /dev/null
+
+# ---- a long chain is renewed at sync: 32 payments grow E's change coin
+maxlinks() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT MAX(links) FROM coins WHERE renewing = 0').fetchone()[0] or 0)" "$T_DIR/$1/wallet.db"; }
+dev_login E alice && W load --amount 100 --data "$T_DIR/E" >/dev/null || t_fail "E loads 100"
+for i in $(seq 1 32); do
+  W pay --listen "$T_DIR/r.sock" --data "$T_DIR/E" 2>/dev/null &
+  PAYER=$!
+  t_wait 10 test -S "$T_DIR/r.sock"
+  W receive --amount 1 --connect "$T_DIR/r.sock" --data "$T_DIR/B" 2>/dev/null || t_fail "payment $i of 32"
+  wait "$PAYER"; rm -f "$T_DIR/r.sock"
+done
+t_check "E's change coin carries 32 links ($(maxlinks E))" [ "$(maxlinks E)" -eq 32 ]
+out=$(W sync --data "$T_DIR/E" 2>&1)
+t_check "E's sync renews it: $out" grep -q 'renewed  *1 ' <<<"$out"
+t_check "E now holds a fresh voucher ($(maxlinks E) links)" [ "$(maxlinks E)" -eq 0 ]
+t_check "renewal kept E's balance (68)" [ "$(bal E)" = 68 ]
+t_check "E's history shows the renewal" bash -c "\"$CERTSYNC\" wallet history --data '$T_DIR/E' | grep -q renewed"
+W sync --data "$T_DIR/B" >/dev/null
+t_check "after the renewal E and B agree with the ledger" \
+  [ "$(bal E)/$(bal B)" = "$(ledger_balance E)/$(ledger_balance B)" ]
+t_check "and value is conserved" conserved
+t_check "E pays from the renewed voucher" pay_files E C 5
 
 # ---- a tampered voucher upload is refused and changes nothing
 before=$(ledger | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"])')

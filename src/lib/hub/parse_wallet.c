@@ -43,8 +43,8 @@ int cs__parse_wallet_load(struct cs__wallet_load_body *out, const char *text, si
 	    (r = cs__json_int(&amount, root, "amount", 1, 1, (int64_t)CS_WALLET_AMOUNT_MAX)) < 0 ||
 	    (r = get_csr(&b.csr, root, 1)) < 0)
 		goto done;
-	if (strlen(req) != 32 || !cs_text_is_name(req, 32, "")) {
-		r = cs_error_set(CS_EINVAL, "request is 32 letters and digits");
+	if (strlen(req) != 32 || strspn(req, "0123456789abcdef") != 32) {
+		r = cs_error_set(CS_EINVAL, "request is 32 lower-case hex digits");
 		goto done;
 	}
 	memcpy(b.request, req, 33);

@@ -489,6 +489,46 @@ done:
 	return CS_OK;
 }
 
+/* Issue a fresh voucher for a renewed coin's branch, unless that branch is
+ * spent already; the new voucher's node names the renewal link as prev. */
+static int reissue(cs_hub *hub, const struct cs__wl_coin *c, const char *device, const char *account)
+{
+	uint8_t serial[CS__WL_SERIAL_LEN], *body = NULL, *sig = NULL;
+	size_t body_len = 0, sig_len = 0;
+	struct cs__wl_coin v = {0};
+	cs_buf *b = NULL;
+	int r;
+
+	if ((r = cs_store_run(NULL, hub->db, "SELECT 1 FROM wallet_branches WHERE state = ? AND spent_by IS NULL",
+		     "b", B(c->state, CS__WL_ID_LEN))) <= 0)
+		return r;
+	if ((r = cs_random(serial, sizeof(serial))) < 0 ||
+	    (r = cs__wl_voucher_body(&body, &body_len, serial, c->value, device, account, cs_clock_now())) < 0 ||
+	    (r = cs_ca_sign(&sig, &sig_len, hub->ca, body, body_len)) < 0)
+		goto done;
+	if ((b = cs_buf_new(body_len + sig_len + 16)) == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = cs__wl_voucher_pack(b, body, body_len, sig, sig_len)) < 0 ||
+	    (r = cs__wl_coin_from_voucher(&v, cs_buf_ptr(b), cs_buf_len(b))) < 0 ||
+	    (r = record_voucher(hub->db, &v)) < 0 ||
+	    (r = cs_store_run(NULL, hub->db, "UPDATE wallet_nodes SET prev = ?, side = 0 WHERE id = ?", "bb",
+		     B(c->links[c->n - 1].id, CS__WL_ID_LEN), B(v.v.id, CS__WL_ID_LEN))) < 0 ||
+	    (r = cs_store_run(NULL, hub->db, "UPDATE wallet_branches SET spent_by = ? WHERE state = ?", "bb",
+		     B(v.v.id, CS__WL_ID_LEN), B(c->state, CS__WL_ID_LEN))) < 0)
+		goto done;
+	cs_log(CS_LOG_INFO, "wallet.renew", "device=%s value=%llu links=%zu", device,
+		(unsigned long long)c->value, c->n);
+	r = CS_OK;
+done:
+	cs__wl_coin_clear(&v);
+	cs_buf_free(b);
+	free(body);
+	free(sig);
+	return r;
+}
+
 static int holdings_value(cs_store *db, const char *device, int64_t *out)
 {
 	return cs__db_int64(db, out, "SELECT COALESCE(SUM(value), 0) FROM wallet_branches WHERE holder = ?1 "
@@ -562,6 +602,11 @@ int cs__wallet_sync(cs_hub *hub, json_t **out, const char **code, int64_t accoun
 		r = record_coin(hub->db, &held[i], &conflicts_new);
 	if (r < 0)
 		goto done;
+	/* renewals: a held coin its holder signed over to itself is exchanged
+	 * for a fresh voucher (delivered below as missing, the old coin dropped) */
+	for (size_t i = 0; i < nheld; i++)
+		if (cs__wl_coin_renewing(&held[i]) && (r = reissue(hub, &held[i], device, account)) < 0)
+			goto done;
 	/* what the device holds and the ledger says it does not: spent elsewhere */
 	for (size_t i = 0; i < nheld; i++) {
 		if ((r = cs_store_run(NULL, hub->db, "SELECT 1 FROM wallet_branches WHERE state = ? AND spent_by "

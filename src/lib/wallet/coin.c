@@ -23,6 +23,20 @@ void cs__wl_state_id(uint8_t out[CS__WL_ID_LEN], const uint8_t id[CS__WL_ID_LEN]
 	cs_sha256(out, in, sizeof(in));
 }
 
+void cs__wl_renew_id(uint8_t out[CS__WL_ID_LEN], const uint8_t state[CS__WL_ID_LEN])
+{
+	static const char label[] = "certsync-wallet-renew-v1";
+	uint8_t in[sizeof(label) + CS__WL_ID_LEN];
+	memcpy(in, label, sizeof(label));
+	memcpy(in + sizeof(label), state, CS__WL_ID_LEN);
+	cs_sha256(out, in, sizeof(in));
+}
+
+int cs__wl_coin_renewing(const struct cs__wl_coin *c)
+{
+	return c->n > 0 && c->links[c->n - 1].counter == 0 && c->side == 0;
+}
+
 /* A device ID field: a string of exactly the printed form. */
 static int get_device(cs_buf *b, char out[CS_DEVICE_ID_SIZE], const char *what)
 {
@@ -210,7 +224,10 @@ static int link_decode(struct cs__wl_link *l, cs_buf *in)
 	}
 	if (l->side > 1 || l->amount == 0 || l->amount > CS_WALLET_AMOUNT_MAX ||
 	    l->change > CS_WALLET_AMOUNT_MAX - l->amount || t > (uint64_t)INT64_MAX ||
-	    l->counter == 0 || strcmp(l->payer, l->payee) == 0) {
+	    (strcmp(l->payer, l->payee) == 0) != (l->counter == 0) ||
+	    (l->counter == 0 && l->change != 0)) {
+		/* a payment names two devices and a counter; a renewal (a link to
+		 * oneself, PROTOCOL.md §13.2) counter 0 and no change */
 		r = cs_error_set(CS_EMALFORMED, "link: side, amounts, counter or parties out of range");
 		goto fail;
 	}
@@ -242,7 +259,8 @@ int cs__wl_link_make(struct cs__wl_link *l, const struct cs__wl_coin *c, const c
 	int r;
 
 	memset(l, 0, sizeof(*l));
-	if (amount == 0 || amount > c->value || strcmp(c->holder, payer) != 0)
+	if (amount == 0 || amount > c->value || strcmp(c->holder, payer) != 0 ||
+	    (strcmp(payer, payee) == 0) != (counter == 0) || (counter == 0 && amount != c->value))
 		return cs_error_set(CS_EINVAL, "a link must spend 1..%llu of its payer's coin",
 			(unsigned long long)c->value);
 	memcpy(l->prev, c->n ? c->links[c->n - 1].id : c->v.id, CS__WL_ID_LEN);

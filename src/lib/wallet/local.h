@@ -21,6 +21,9 @@
 #define CS__WL_COINS_MAX 64       /* coins in one transfer */
 #define CS__WL_CERTS_MAX 64       /* certificates in one message */
 #define CS__WL_COIN_MAX (CS__WL_LINKS_MAX * 1024 + 4096)
+/* A coin with this many links is renewed at the next sync: its holder signs
+ * it over to itself (a renewal link) and the hub issues a fresh voucher. */
+#define CS__WL_RENEW_LINKS 32
 
 /* A voucher the hub issued: body signed with the hub CA key. */
 struct cs__wl_voucher {
@@ -68,6 +71,12 @@ struct cs__wl_coin {
 	uint8_t state[CS__WL_ID_LEN];     /* the branch: SHA-256("state" || last id || side) */
 };
 
+/* The transfer id a renewal link carries:
+ * SHA-256("certsync-wallet-renew-v1\0" || state id of the coin renewed). */
+void cs__wl_renew_id(uint8_t out[CS__WL_ID_LEN], const uint8_t state[CS__WL_ID_LEN]);
+/* 1 when the coin's last link is a renewal (the holder gave it to itself). */
+int cs__wl_coin_renewing(const struct cs__wl_coin *c);
+
 /* The branch id of element id, side (what a spending link names). */
 void cs__wl_state_id(uint8_t out[CS__WL_ID_LEN], const uint8_t id[CS__WL_ID_LEN], uint8_t side);
 
@@ -83,7 +92,9 @@ void cs__wl_voucher_clear(struct cs__wl_voucher *v);
 
 /* ---- links ---- */
 
-/* Make a link spending coin c's branch and sign it with key. */
+/* Make a link spending coin c's branch and sign it with key. A payment
+ * names another payee and counter >= 1; a renewal names the payer itself,
+ * counter 0 and the coin's whole value. */
 int cs__wl_link_make(struct cs__wl_link *l, const struct cs__wl_coin *c, const cs_key *key,
 	const char *payer, const char *payee, uint64_t amount, uint64_t counter, int64_t time_ms,
 	const uint8_t transfer[CS__WL_ID_LEN]);

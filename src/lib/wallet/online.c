@@ -340,17 +340,21 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 			r = cs_error_set(CS_EMALFORMED, "the hub's answer names a voucher it cannot");
 			goto done;
 		}
-		if ((r = cs_store_run(&q, w->db, "SELECT value FROM coins WHERE state = ?", "b",
+		if ((r = cs_store_run(&q, w->db, "SELECT value, renewing FROM coins WHERE state = ?", "b",
 			     B(state, sizeof(state)))) < 0)
 			goto done;
 		if (r == 0)
 			continue;
 		uint64_t value = (uint64_t)cs_stmt_int64(q, 0);
+		int renewing = cs_stmt_int64(q, 1) != 0;
 		cs_stmt_free(q);
 		if ((r = cs_store_run(NULL, w->db, "DELETE FROM coins WHERE state = ?", "b", B(state, sizeof(state)))) < 0 ||
-		    (r = cs__wl_history_add(w, NULL, "dropped", "", "", value, 0, "spent elsewhere")) < 0)
+		    (!renewing && (r = cs__wl_history_add(w, NULL, "dropped", "", "", value, 0, "spent elsewhere")) < 0))
 			goto done;
-		res->vouchers_dropped++;
+		if (renewing)
+			res->vouchers_renewed++;
+		else
+			res->vouchers_dropped++;
 	}
 	/* owned here and not held: value in flight, settled by the hub */
 	json_array_foreach(missing, i, it) {
@@ -376,10 +380,14 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 			r = CS_OK;
 		} else if (r == 0) {
 			const struct cs__wl_link *l = c.n ? &c.links[c.n - 1] : NULL;
-			r = cs__wl_history_add(w, NULL, "settled", l ? (c.side ? "" : l->payer) : "", "", c.value,
-				l ? l->counter : 0, "from the hub");
-			res->vouchers_received++;
-			res->value_received += c.value;
+			if (l == NULL) { /* a voucher the hub issued: a renewal (or a lost load's) */
+				r = cs__wl_history_add(w, NULL, "renewed", "", "", c.value, 0, "new voucher");
+			} else {
+				r = cs__wl_history_add(w, NULL, "settled", c.side ? "" : l->payer, "", c.value,
+					l->counter, "from the hub");
+				res->vouchers_received++;
+				res->value_received += c.value;
+			}
 		}
 		cs__wl_coin_clear(&c);
 		if (r < 0)
@@ -400,6 +408,51 @@ done:
 	return r;
 }
 
+/* Sign every coin with a long chain over to this wallet itself: the hub
+ * answers such a renewal with a fresh voucher of the same value. The coin
+ * is not paid from meanwhile. */
+static int renew_long_coins(cs_wallet *w)
+{
+	struct cs__wl_coin c = {0}, renewed = {0};
+	cs_stmt *q = NULL;
+	int r;
+
+	if ((r = cs_store_begin(w->db)) < 0)
+		return r;
+	if ((r = cs_store_prepare(&q, w->db, "SELECT coin FROM coins WHERE renewing = 0 AND links >= ?")) < 0 ||
+	    (r = cs_stmt_bind_int64(q, 1, CS__WL_RENEW_LINKS)) < 0)
+		goto done;
+	while ((r = cs_stmt_step(q)) == 1) {
+		struct cs__wl_link l;
+		uint8_t transfer[CS__WL_ID_LEN];
+		size_t len;
+		const void *p = cs_stmt_blob(q, 0, &len);
+		if ((r = cs__wl_coin_decode(&c, p, len)) < 0)
+			break;
+		cs__wl_renew_id(transfer, c.state);
+		if ((r = cs__wl_link_make(&l, &c, w->key, w->device, w->device, c.value, 0, cs_clock_now_ms(),
+			     transfer)) < 0)
+			break;
+		r = cs__wl_coin_extend(&renewed, &c, &l, 0);
+		cs__wl_link_clear(&l);
+		if (r < 0 ||
+		    (r = cs_store_run(NULL, w->db, "DELETE FROM coins WHERE state = ?", "b", B(c.state, CS__WL_ID_LEN))) < 0 ||
+		    (r = cs__wl_coin_store(w, &renewed)) < 0)
+			break;
+		cs__wl_coin_clear(&c);
+		cs__wl_coin_clear(&renewed);
+	}
+done:
+	cs_stmt_free(q);
+	cs__wl_coin_clear(&c);
+	cs__wl_coin_clear(&renewed);
+	if (r < 0) {
+		cs_store_rollback(w->db);
+		return r;
+	}
+	return cs_store_commit(w->db);
+}
+
 int cs_wallet_sync(cs_wallet_online *res, const char *data_dir)
 {
 	struct online o;
@@ -409,7 +462,7 @@ int cs_wallet_sync(cs_wallet_online *res, const char *data_dir)
 	int status, r;
 
 	memset(res, 0, sizeof(*res));
-	if ((r = online_open(&o, data_dir)) < 0 ||
+	if ((r = online_open(&o, data_dir)) < 0 || (r = renew_long_coins(o.w)) < 0 ||
 	    (r = b64_rows(&held, &nheld, NULL, o.w->db, "SELECT coin FROM coins ORDER BY state")) < 0 ||
 	    (r = b64_rows(&paid, &npaid, &max_out, o.w->db, "SELECT coin, id FROM outbox ORDER BY id")) < 0)
 		goto done;

@@ -139,10 +139,10 @@ static int pay_init(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_w
 	if (w->since_sync >= w->max_transfers)
 		return refuse(refusal, CS_WR_LIMIT_COUNT, "%llu transfers paid since the last sync (the "
 			"limit): sync with the hub first", (unsigned long long)w->since_sync);
-	if ((r = cs__wl_balance(w, &balance, NULL)) < 0)
+	if ((r = cs__wl_spendable(w, &balance)) < 0)
 		return r;
 	if (balance < m->amount)
-		return refuse(refusal, CS_WR_BALANCE, "the balance is %llu, the amount %llu",
+		return refuse(refusal, CS_WR_BALANCE, "the balance that can be paid is %llu, the amount %llu",
 			(unsigned long long)balance, (unsigned long long)m->amount);
 	if ((r = cs_random(random, sizeof(random))) < 0 ||
 	    (r = cs__wl_enc_init_answer(&ans, m->digest, random, w->device, w->name, w->cert_der,
@@ -179,11 +179,14 @@ static int pick_coins(struct cs__wl_coin **out, size_t *n, cs_wallet *w, uint64_
 	struct cs__wl_coin *coins = NULL;
 	uint64_t sum = 0;
 	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, w->db, "SELECT coin FROM coins ORDER BY value DESC, state");
+	int r = cs_store_prepare(&q, w->db, "SELECT coin FROM coins WHERE renewing = 0 AND links < ? "
+		"ORDER BY value DESC, state");
 
 	*n = 0;
-	if (r < 0)
+	if (r < 0 || (r = cs_stmt_bind_int64(q, 1, CS__WL_LINKS_MAX)) < 0) {
+		cs_stmt_free(q);
 		return r;
+	}
 	while (sum < amount && (r = cs_stmt_step(q)) == 1) {
 		if (*n == CS__WL_COINS_MAX) {
 			r = refuse(refusal, CS_WR_VOUCHER_VALUE, "the amount needs more than %d vouchers",

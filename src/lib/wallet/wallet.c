@@ -30,7 +30,9 @@ static const char *const schema[] = {
 	"INSERT INTO wallet (id) VALUES (1);"
 	/* branches held: the balance is their sum */
 	"CREATE TABLE coins (state BLOB PRIMARY KEY, value INTEGER NOT NULL, coin BLOB NOT NULL,"
-	"  added INTEGER NOT NULL);"
+	"  added INTEGER NOT NULL,"
+	"  links INTEGER NOT NULL DEFAULT 0,"    /* at CS__WL_LINKS_MAX it cannot be paid on */
+	"  renewing INTEGER NOT NULL DEFAULT 0);" /* given to itself, the hub's new voucher awaited */
 	/* the payee's coin of every transfer paid, until a sync has uploaded it */
 	"CREATE TABLE outbox (id INTEGER PRIMARY KEY, coin BLOB NOT NULL);"
 	"CREATE TABLE certs (device TEXT PRIMARY KEY, cert BLOB NOT NULL);"
@@ -166,6 +168,18 @@ done:
 	return r;
 }
 
+int cs__wl_spendable(cs_wallet *w, uint64_t *balance)
+{
+	cs_stmt *q = NULL;
+	int r = cs_store_run(&q, w->db, "SELECT COALESCE(SUM(value), 0) FROM coins WHERE renewing = 0 AND "
+		"links < ?", "i", (int64_t)CS__WL_LINKS_MAX);
+	if (r < 0)
+		return r;
+	*balance = (uint64_t)cs_stmt_int64(q, 0);
+	cs_stmt_free(q);
+	return CS_OK;
+}
+
 int cs__wl_balance(cs_wallet *w, uint64_t *balance, uint64_t *count)
 {
 	cs_stmt *q = NULL;
@@ -265,9 +279,10 @@ int cs__wl_coin_store(cs_wallet *w, const struct cs__wl_coin *c)
 	if (b == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	if ((r = cs__wl_coin_encode(b, c)) == 0)
-		r = cs_store_run(NULL, w->db, "INSERT INTO coins (state, value, coin, added) VALUES (?, ?, ?, ?)",
-			"bibi", (const void *)c->state, (size_t)CS__WL_ID_LEN, (int64_t)c->value,
-			(const void *)cs_buf_ptr(b), cs_buf_len(b), cs_clock_now());
+		r = cs_store_run(NULL, w->db, "INSERT INTO coins (state, value, coin, added, links, renewing) "
+			"VALUES (?, ?, ?, ?, ?, ?)", "bibiii", (const void *)c->state, (size_t)CS__WL_ID_LEN,
+			(int64_t)c->value, (const void *)cs_buf_ptr(b), cs_buf_len(b), cs_clock_now(), (int64_t)c->n,
+			(int64_t)cs__wl_coin_renewing(c));
 	cs_buf_free(b);
 	if (r == CS_ECONFLICT)
 		return cs_error_set(CS_EEXISTS, "this voucher is held already");

@@ -29,6 +29,9 @@ struct cs_wallet {
 int cs__wl_load_row(cs_wallet *w);
 /* The balance: the sum of the coins held, and their number. */
 int cs__wl_balance(cs_wallet *w, uint64_t *balance, uint64_t *count);
+/* What can be paid now: the coins held, less those being renewed and those
+ * whose chain is full (they wait for the next sync). */
+int cs__wl_spendable(cs_wallet *w, uint64_t *balance);
 /* The certificate of a device this wallet has met (cached; borrowed until
  * the wallet closes), or its own. NULL when unknown. */
 const cs_cert *cs__wl_cert_lookup(void *w, const char *device);
