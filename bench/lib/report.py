@@ -114,6 +114,10 @@ def main(path):
         if relay or accounts:
             out.append("")
         out.extend(backup_section(data, backups, set(relay) | set(accounts)))
+    if "wallet" in data and "wallet" in data["wallet"]:
+        if out:
+            out.append("")
+        out.extend(wallet_section(data["wallet"]["wallet"]))
     print("\n".join(out))
     return 1 if any("HARNESS ERROR" in line for line in out) else 0
 
@@ -264,6 +268,31 @@ def backup_section(data, datasets, sized):
                "time, MB = 10^6 bytes; sent = certsync's bytes_sent (chunk payload to the terminal), "
                "restic's repository growth (du -sb); stored = the terminal's directory or the "
                "repository at the end; CPU = user + system (see bench/README.md)")
+    return out
+
+
+
+def wallet_section(w):
+    """Offline transfer: transfers per second in process and through the
+    commands, message sizes, and the sync that settles them."""
+    out = ["offline transfer (wallet): completed transfers per second and message sizes"]
+    if "lib_transfers_per_s" in w:
+        out.append(f"  in process (bench/wallet/wallet_bench.c, durable commits, no processes): "
+                   f"{float(w['lib_transfers_per_s']):.1f} transfers/s over {w['lib_transfers']} transfers; "
+                   f"one transfer p50 {float(w['lib_p50_ms']):.2f} ms, p99 {float(w['lib_p99_ms']):.2f} ms; "
+                   f"value conserved: {'yes' if w.get('lib_conserved') == '1' else 'NO'}")
+        sizes = [(k[len("lib_size_"):], v) for k, v in w.items() if k.startswith("lib_size_")]
+        out.append("  message sizes: " + ", ".join(f"{k} {v} B" for k, v in sizes) +
+                   f"; a whole transfer {sum(int(v) for _, v in sizes)} B")
+    if "cli_s" in w:
+        n, secs = int(w["cli_transfers"]), float(w["cli_s"])
+        out.append(f"  through the commands (wallet pay --listen + wallet receive --connect, two processes "
+                   f"each): {n / max(secs, 1e-6):.1f} transfers/s ({n} in {secs:.2f} s, {secs / n * 1000:.0f} ms each)")
+    if "sync_s" in w:
+        out.append(f"  wallet sync of both devices afterwards (upload, verify, settle): {float(w['sync_s']):.2f} s; "
+                   f"ledger conserved: {'yes' if w.get('cli_conserved') == '1' else 'NO'}")
+    if w.get("status", "ok") != "ok":
+        out.append("  " + w["status"].replace("failed", "FAILED", 1))
     return out
 
 
