@@ -5,8 +5,11 @@
 # conflicting edit; then backup to a paired terminal (PROTOCOL.md §12): a
 # 'backup terminal' of the same account under valgrind, and a device's 'backup
 # push', 'backup list' and 'backup restore' under valgrind, each with a fresh
-# code; then a graceful stop (SIGTERM). Every process run under valgrind: no
-# memory error, no definite leak.
+# code; then offline transfer (PROTOCOL.md §13): 'wallet load', 'wallet sync',
+# a payment over a local socket ('wallet pay' and 'wallet receive'), a
+# refused replay and the settling syncs, each under valgrind; then a graceful
+# stop (SIGTERM). Every process run under valgrind: no memory error, no
+# definite leak.
 . "$(dirname "$0")/lib.bash"
 t_setup valgrind
 command -v valgrind >/dev/null || { echo "valgrind missing"; t_fail "valgrind installed"; t_finish; exit 1; }
@@ -16,7 +19,7 @@ WRAP=$T_DIR/certsync-vg
 cat > "$WRAP" <<SH
 #!/usr/bin/env bash
 case "\$1 \$2" in
-  "hub serve"|"agent run"|"hub account"|"account login"|"sync run"|"backup "*)
+  "hub serve"|"agent run"|"hub account"|"account login"|"sync run"|"backup "*|"wallet "*)
     exec valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
       --show-leak-kinds=definite --log-file="$T_DIR/vg-\$1-\$2-%p.log" "$REAL" "\$@" ;;
   *) exec "$REAL" "\$@" ;;
@@ -125,6 +128,27 @@ c=$(cat "$STORE/pairing.txt")
 out=$("$CERTSYNC" backup restore --pairing "$c" --backup "$BID" "$T_DIR/restored" --data "$T_DIR/phone" 2>&1); rc=$?
 t_check "backup restore under valgrind: $out" [ $rc -eq 0 ]
 t_check "the restored files equal the backed-up ones" same_files "$BSRC" "$T_DIR/restored"
+# ---- offline transfer between the two devices of alice (the commands of wallet.sh)
+"$REAL" hub account credit alice 100 --data "$HUB_DATA" >/dev/null || t_fail "credit alice"
+W() { "$CERTSYNC" wallet "$@"; }
+t_check "wallet load under valgrind" W load --amount 60 --data "$T_DIR/phone"
+t_check "wallet sync (a certificate) under valgrind" W sync --data "$T_DIR/term"
+W pay --listen "$T_DIR/pay.sock" --data "$T_DIR/phone" 2>>"$T_DIR/wallet.log" &
+PAY_PID=$!
+t_wait 30 test -S "$T_DIR/pay.sock"
+t_check "wallet receive under valgrind, over a local socket" \
+  W receive --amount 25 --connect "$T_DIR/pay.sock" --data "$T_DIR/term"
+wait "$PAY_PID"; t_check "wallet pay under valgrind completed" [ $? -eq 0 ]
+W receive --amount 5 --out "$T_DIR/w1" --data "$T_DIR/term" 2>>"$T_DIR/wallet.log"
+W pay --in "$T_DIR/w1" --out "$T_DIR/w2" --data "$T_DIR/phone" 2>>"$T_DIR/wallet.log"
+W pay --in "$T_DIR/w1" --out "$T_DIR/w3" --data "$T_DIR/phone" 2>>"$T_DIR/wallet.log"
+t_check "a replayed init refused under valgrind (exit 3)" [ $? -eq 3 ]
+t_check "wallet sync of both under valgrind" bash -c "'$CERTSYNC' wallet sync --data '$T_DIR/phone' >/dev/null &&
+  '$CERTSYNC' wallet sync --data '$T_DIR/term' >/dev/null"
+t_check "balances 35 and 25 after the transfer" [ "$("$REAL" wallet balance --json --data "$T_DIR/phone" | \
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["balance"])')/$("$REAL" wallet balance --json \
+  --data "$T_DIR/term" | python3 -c 'import json,sys; print(json.load(sys.stdin)["balance"])')" = 35/25 ]
+
 kill -TERM "$TERM_PID"
 start=$SECONDS
 wait "$TERM_PID"; rc=$?
@@ -141,9 +165,12 @@ count() { local f n=0; for f in "$T_DIR"/vg-$1-*.log; do [ -e "$f" ] && n=$((n +
 t_check "processes under valgrind: hub serve $(count hub-serve), agent run $(count agent-run), \
 hub account $(count hub-account), account login $(count account-login), sync run $(count sync-run), \
 backup terminal $(count backup-terminal), push $(count backup-push), list $(count backup-list), \
-restore $(count backup-restore)" \
+restore $(count backup-restore), wallet load $(count wallet-load), sync $(count wallet-sync), \
+pay $(count wallet-pay), receive $(count wallet-receive)" \
   [ "$(count hub-serve) $(count agent-run) $(count hub-account) $(count account-login) $(count sync-run) \
-$(count backup-terminal) $(count backup-push) $(count backup-list) $(count backup-restore)" = "1 2 1 2 5 1 1 1 1" ]
+$(count backup-terminal) $(count backup-push) $(count backup-list) $(count backup-restore) \
+$(count wallet-load) $(count wallet-sync) $(count wallet-pay) $(count wallet-receive)" = \
+"1 2 1 2 5 1 1 1 1 1 3 3 2" ]
 errors=$(grep -H . "$T_DIR"/vg-*.log 2>/dev/null)
 if [ -z "$errors" ]; then
   t_ok "valgrind reports no error and no definite leak"

@@ -945,6 +945,16 @@ static void test_pay_several_vouchers(void **state)
 	struct hist h = history(A);
 	assert_int_equal(h.n, 1);
 	assert_entry(&h, 0, "paid", "completed", B, 25, 1);
+	/* largest first: of 20, 10 and 5, a payment of 12 takes the 20 alone */
+	fund(A, 20);
+	fund(A, 10);
+	transfer(A, B, 12);
+	assert_int_equal(info(B).vouchers, 4);
+	assert_int_equal(held(c, NULL, 4, A), 3);
+	assert_int_equal(c[0].value, 10);
+	assert_int_equal(c[1].value, 8);
+	assert_int_equal(c[2].value, 5);
+	coins_clear(c, 3);
 }
 
 static void test_pay_chain(void **state)
@@ -1462,6 +1472,102 @@ static void test_refuse_voucher_value(void **state)
 	flow_free(&f);
 }
 
+/* An execute answer to m4's execute with m4's counter and certificates
+ * but the one coin given, MAC'd with key. */
+static void answer_with(cs_wallet_msg *out, const cs_wallet_msg *m4, const cs_buf *coin,
+	const uint8_t key[CS__WL_MAC_LEN])
+{
+	struct cs__wl_msg m;
+	cs_buf *certs[CS__WL_CERTS_MAX];
+	decode_ok(&m, m4);
+	for (size_t i = 0; i < m.ncerts; i++) {
+		assert_non_null(certs[i] = cs_buf_new(m.cert_lens[i]));
+		cs_assert_ok(cs_buf_put(certs[i], m.certs[i], m.cert_lens[i]));
+	}
+	cs_assert_ok(cs__wl_enc_execute_answer(out, m.prev, m.counter, &coin, 1,
+		(const cs_buf *const *)certs, m.ncerts, key));
+	for (size_t i = 0; i < m.ncerts; i++)
+		cs_buf_free(certs[i]);
+}
+
+/* A coin the payer signs over from the first coin it holds: amount to
+ * payee, with counter and transfer id tid. */
+static cs_buf *coin_forge(struct dev *payer, const char *payee, uint64_t amount, uint64_t counter,
+	const uint8_t tid[CS__WL_ID_LEN])
+{
+	struct cs__wl_coin held_c[4], x;
+	struct cs__wl_link l;
+	size_t n = held(held_c, NULL, 4, payer);
+	cs_buf *b = cs_buf_new(CS__WL_COIN_MAX);
+
+	assert_true(n >= 1);
+	assert_non_null(b);
+	cs_assert_ok(cs__wl_link_make(&l, &held_c[0], payer->key, payer->id, payee, amount, counter,
+		(int64_t)time(NULL) * 1000, tid));
+	cs_assert_ok(cs__wl_coin_extend(&x, &held_c[0], &l, 0));
+	cs_assert_ok(cs__wl_coin_encode(b, &x));
+	cs__wl_coin_clear(&x);
+	cs__wl_link_clear(&l);
+	coins_clear(held_c, n);
+	return b;
+}
+
+/* Coins signed by the payer but not paid to this wallet by this transfer:
+ * refused under a valid MAC; the same made right is taken. */
+static void test_refuse_coin_not_for_transfer(void **state)
+{
+	struct world *wd = *state;
+	struct dev *A = &wd->a, *B = &wd->b, *C = &wd->c;
+	struct flow f;
+	struct watch wt;
+	struct cs__wl_msg m1, m2, m3, m4;
+	uint8_t key[CS__WL_MAC_LEN], tid[CS__WL_ID_LEN], other[CS__WL_ID_LEN];
+	cs_wallet_msg out, x;
+	cs_buf *coin;
+	int refusal, r;
+
+	fund(A, 50);
+	flow_init(&f, A, B, 10);
+	flow_to(&f, 4);
+	session_key(key, &f);
+	decode_ok(&m1, &f.m[1]);
+	decode_ok(&m2, &f.m[2]);
+	decode_ok(&m3, &f.m[3]);
+	decode_ok(&m4, &f.m[4]);
+	cs__wl_transfer_id(tid, m1.digest, m2.digest, m3.digest);
+	memcpy(other, tid, sizeof(other));
+	other[0] ^= 1;
+	wt = watch(A, B, NULL);
+	struct {
+		const char *payee;
+		uint64_t counter;
+		const uint8_t *tid;
+	} bad[] = {
+		{B->id, m4.counter, other},     /* another transfer (same counter) */
+		{B->id, m4.counter + 1, tid},   /* another counter */
+		{C->id, m4.counter, tid},       /* paid to another device */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		coin = coin_forge(A, bad[i].payee, 10, bad[i].counter, bad[i].tid);
+		answer_with(&x, &f.m[4], coin, key);
+		r = receiver_take(&out, &refusal, B, &x, 0);
+		assert_refused(r, refusal, CS_WR_VOUCHER_VALUE, &wt);
+		cs_wallet_msg_free(&x);
+		cs_buf_free(coin);
+	}
+	assert_string_equal(info(B).receiver_state, "execute-sent");
+	/* the control: right payee, counter and transfer */
+	coin = coin_forge(A, B->id, 10, m4.counter, tid);
+	answer_with(&x, &f.m[4], coin, key);
+	cs_assert_ok(receiver_take(&out, &refusal, B, &x, 0));
+	assert_int_equal(cs_wallet_msg_type(out.data, out.len), CS__WL_COMPLETE);
+	assert_int_equal(balance(B), 10);
+	cs_wallet_msg_free(&out);
+	cs_wallet_msg_free(&x);
+	cs_buf_free(coin);
+	flow_free(&f);
+}
+
 /* The receiver checks every signature in the vouchers it is paid with. */
 static void test_refuse_voucher_signature(void **state)
 {
@@ -1766,12 +1872,28 @@ static void test_peer_error(void **state)
 	assert_string_equal(info(B).receiver_state, "idle");
 	cs_wallet_msg_free(&err);
 	flow_free(&f);
+	/* an error once the receiver holds the value: it keeps it and waits */
+	flow_init(&f, A, B, 4);
+	flow_to(&f, 5);
+	struct cs__wl_msg m5;
+	decode_ok(&m5, &f.m[5]);
+	cs_assert_ok(cs__wl_enc_error(&err, m5.digest, "mac_invalid", "forged"));
+	wt = watch(A, B, NULL);
+	r = receiver_take(&out, &refusal, B, &err, 0);
+	assert_refused(r, refusal, CS_WR_PEER, &wt);
+	assert_string_equal(info(B).receiver_state, "complete-sent");
+	assert_int_equal(balance(B), 4);
+	cs_wallet_msg_free(&err);
+	flow_to(&f, 7);
+	flow_free(&f);
 	/* both start over and it works */
+	fund(A, 10);
 	transfer(A, B, 10);
-	assert_int_equal(balance(B), 10);
+	assert_int_equal(balance(B), 14);
 	struct hist h = history(B);
-	assert_int_equal(h.n, 1);
-	assert_entry(&h, 0, "received", "confirmed", A, 10, 1);
+	assert_int_equal(h.n, 2);
+	assert_entry(&h, 0, "received", "confirmed", A, 4, 1);
+	assert_entry(&h, 1, "received", "confirmed", A, 10, 2);
 }
 
 /* ---- 5. a wallet restored from a copy ---- */
@@ -1876,6 +1998,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_cert_expired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_balance, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_voucher_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_coin_not_for_transfer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_voucher_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_mac, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_limits, setup, teardown),
