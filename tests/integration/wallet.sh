@@ -194,6 +194,9 @@ PY
 t_check "D's sync reports the double spend" grep -q 'DOUBLE SPENDING' "$T_DIR/sync-D.out"
 t_check "bob's account was charged the double-spent value (120)" [ "$(online bob)" = 280 ]
 t_check "the hub kept serving: healthz" curl -sfk "https://127.0.0.1:$HUB_PORT/healthz" -o /dev/null
+t_check "/metrics counts the double spend" [ "$(metric certsync_hub_wallet_double_spends_total)" = 1 ]
+t_check "/metrics counts the wallet syncs ($(metric 'certsync_hub_wallet_requests_total{call="sync",result="ok"}'))" \
+  [ "$(metric 'certsync_hub_wallet_requests_total{call="sync",result="ok"}')" -ge 10 ]
 
 # ---- a long chain is renewed at sync: 32 payments grow E's change coin
 maxlinks() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT MAX(links) FROM coins WHERE renewing = 0').fetchone()[0] or 0)" "$T_DIR/$1/wallet.db"; }

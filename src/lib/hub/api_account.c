@@ -559,9 +559,15 @@ static void pairing_claim(cs_hub *hub, struct call *c)
 static void wallet_reply(cs_hub *hub, struct call *c, int r, json_t *out, const char *code)
 {
 	if (r == 0) {
+		if (strcmp(c->path, PREFIX "wallet/load") == 0)
+			hub->m.wallet_loads++;
+		else
+			hub->m.wallet_syncs++;
+		hub->m.wallet_conflicts += (uint64_t)json_integer_value(json_object_get(out, "conflicts_new"));
 		reply_sealed(hub, c, 200, out);
 		return;
 	}
+	hub->m.wallet_refused++;
 	cs_log(CS_LOG_INFO, "wallet.refused", "account=%s device=%s path=%s error=\"%s\"", c->tok.account,
 		c->tok.device, c->path, cs_error_last());
 	if (code == NULL) {

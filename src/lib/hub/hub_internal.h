@@ -116,6 +116,9 @@ struct cs__metrics {
 	uint64_t acct_records_written;
 	uint64_t acct_bytes_received; /* record payload bytes written */
 	uint64_t acct_bytes_sent;     /* record payload bytes answered */
+	/* offline transfer */
+	uint64_t wallet_loads, wallet_syncs, wallet_refused;
+	uint64_t wallet_conflicts;    /* double spends found by this process */
 };
 
 /* One account token key (PROTOCOL.md §11.1). */

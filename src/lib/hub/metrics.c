@@ -102,6 +102,17 @@ void cs__hub_metrics(cs_http_req *req, void *ud)
 		"their body was read (PROTOCOL.md 11.4).\n"
 		"# TYPE certsync_hub_account_refused_total counter\n"
 		"certsync_hub_account_refused_total %llu\n", (unsigned long long)hub->m.acct_refused);
+	put(b, "# HELP certsync_hub_wallet_requests_total Wallet calls answered by this process, by "
+		"call and result.\n# TYPE certsync_hub_wallet_requests_total counter\n");
+	put(b, "certsync_hub_wallet_requests_total{call=\"load\",result=\"ok\"} %llu\n",
+		(unsigned long long)hub->m.wallet_loads);
+	put(b, "certsync_hub_wallet_requests_total{call=\"sync\",result=\"ok\"} %llu\n",
+		(unsigned long long)hub->m.wallet_syncs);
+	put(b, "certsync_hub_wallet_requests_total{result=\"refused\"} %llu\n",
+		(unsigned long long)hub->m.wallet_refused);
+	put(b, "# HELP certsync_hub_wallet_double_spends_total Double spends found by this process.\n"
+		"# TYPE certsync_hub_wallet_double_spends_total counter\n"
+		"certsync_hub_wallet_double_spends_total %llu\n", (unsigned long long)hub->m.wallet_conflicts);
 	put(b, "# HELP certsync_hub_account_records_written_total Account records written "
 		"(deletions included).\n# TYPE certsync_hub_account_records_written_total counter\n"
 		"certsync_hub_account_records_written_total %llu\n",
