@@ -78,6 +78,8 @@ CS_EXTERN int cs_csr_new(char **pem, const cs_key *key, const char *name);
 CS_EXTERN int cs_cert_from_pem(cs_cert **out, const char *pem, size_t len);
 CS_EXTERN int cs_cert_from_der(cs_cert **out, const uint8_t *der, size_t len);
 CS_EXTERN int cs_cert_load(cs_cert **out, const char *path);
+/* Write the certificate as PEM to path, atomically, mode 0644. */
+CS_EXTERN int cs_cert_save(const cs_cert *cert, const char *path);
 /* PEM text, malloc'd. */
 CS_EXTERN int cs_cert_to_pem(char **out, const cs_cert *cert);
 /* DER bytes, malloc'd. */
@@ -102,6 +104,11 @@ CS_EXTERN int cs_cert_san_device_id(char out[CS_DEVICE_ID_SIZE], const cs_cert *
 /* The administrator name in the SAN urn:certsync:admin:<name> (as issued by
  * cs_ca_issue_admin), malloc'd; CS_ENOTFOUND when the certificate has none. */
 CS_EXTERN int cs_cert_admin_name(char **out, const cs_cert *cert);
+/* The kind of key a certificate holds, as cs_cert_verify_signature uses it:
+ * CS_KEY_EC_P256 (ECDSA over SHA-256), CS_KEY_RSA (RSA-PSS over SHA-256),
+ * or 0 for any other key. */
+enum { CS_KEY_EC_P256 = 1, CS_KEY_RSA = 2 };
+CS_EXTERN int cs_cert_key_kind(const cs_cert *cert);
 /* Verify sig over data with the certificate's public key: CS_OK or CS_EAUTH. */
 CS_EXTERN int cs_cert_verify_signature(const cs_cert *cert, const void *data, size_t len,
 	const uint8_t *sig, size_t siglen);

@@ -413,9 +413,9 @@ static void assert_error_msg(const cs_wallet_msg *out, int refusal, const cs_wal
 	cs_assert_ok(cs__wl_msg_decode(&m, out->data, out->len));
 	assert_string_equal(m.code, cs_wallet_refusal_name(refusal));
 	if (refused != NULL) {
-		uint8_t d[CS__WL_ID_LEN];
-		cs_sha256(d, refused->data, refused->len);
-		assert_memory_equal(m.prev, d, CS__WL_ID_LEN);
+		struct cs__wl_msg r;
+		cs_assert_ok(cs__wl_msg_decode(&r, refused->data, refused->len));
+		assert_memory_equal(m.prev, r.digest, CS__WL_ID_LEN);
 	}
 }
 

@@ -165,18 +165,6 @@ done:
 	return r;
 }
 
-/* Write cert as PEM to path (0644). */
-static int save_cert(const cs_cert *cert, const char *path)
-{
-	char *pem = NULL;
-	int r = cs_cert_to_pem(&pem, cert);
-	if (r < 0)
-		return r;
-	r = cs_fs_write_atomic(path, pem, strlen(pem), 0644);
-	free(pem);
-	return r;
-}
-
 /* A key and a certificate issued for it, saved as base.key and base.crt in
  * dir. role: CS_ROLE_SERVER or CS_ROLE_ADMIN. */
 static int make_identity(cs_cert **cert_out, cs_ca *ca, const char *dir, const char *base,
@@ -209,7 +197,7 @@ static int make_identity(cs_cert **cert_out, cs_ca *ca, const char *dir, const c
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((r = save_cert(cert, path)) < 0)
+	if ((r = cs_cert_save(cert, path)) < 0)
 		goto done;
 	*cert_out = cert;
 	cert = NULL;

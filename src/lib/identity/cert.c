@@ -263,3 +263,30 @@ int cs_cert_verify_signature(const cs_cert *cert, const void *data, size_t len,
 		return cs__ossl_error(CS_EMALFORMED, "certificate public key");
 	return cs__verify(pub, data, len, sig, siglen);
 }
+
+int cs_cert_key_kind(const cs_cert *cert)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(cert->x509);
+	char group[32] = "";
+	size_t n = 0;
+	if (pub == NULL)
+		return 0;
+	if (EVP_PKEY_is_a(pub, "RSA"))
+		return CS_KEY_RSA;
+	if (EVP_PKEY_is_a(pub, "EC") &&
+	    EVP_PKEY_get_utf8_string_param(pub, "group", group, sizeof(group), &n) == 1 &&
+	    strcmp(group, "prime256v1") == 0)
+		return CS_KEY_EC_P256;
+	return 0;
+}
+
+int cs_cert_save(const cs_cert *cert, const char *path)
+{
+	char *pem = NULL;
+	int r = cs_cert_to_pem(&pem, cert);
+	if (r < 0)
+		return r;
+	r = cs_fs_write_atomic(path, pem, strlen(pem), 0644);
+	free(pem);
+	return r;
+}

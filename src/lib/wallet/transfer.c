@@ -685,6 +685,13 @@ static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *st
 			goto done;
 		}
 		mc.n++;
+		/* every certificate is checked, not only those a link uses: they
+		 * are kept, and passed on with these coins later */
+		if (cs_cert_verify(mc.c[mc.n - 1], w->ca, NULL, cs_cert_not_before(mc.c[mc.n - 1]) + 1) < 0) {
+			r = refuse(refusal, CS_WR_CERT_UNKNOWN, "certificate %zu (of %s) is not issued by this "
+				"wallet's hub", i + 1, mc.id[mc.n - 1]);
+			goto done;
+		}
 	}
 	for (; ncoins < m->ncoins; ncoins++) {
 		struct cs__wl_coin *c = &coins[ncoins];
