@@ -45,6 +45,9 @@ CS_EXTERN int cs_httpd_every(cs_httpd *srv, int64_t interval_ms, void (*fn)(void
  * not fired when the server is freed is dropped without calling fn, so ud
  * must stay valid until fn runs or the server is freed. */
 CS_EXTERN int cs_httpd_after(cs_httpd *srv, int64_t delay_ms, void (*fn)(void *ud), void *ud);
+/* Call fn on the server's loop whenever fd is readable (until the server is
+ * freed; fd stays the caller's): how other threads hand results to the loop. */
+CS_EXTERN int cs_httpd_watch(cs_httpd *srv, int fd, void (*fn)(void *ud), void *ud);
 /* Run the loop until cs_httpd_stop() or SIGINT/SIGTERM. */
 CS_EXTERN int cs_httpd_run(cs_httpd *srv);
 /* Ask the loop to stop (safe from a handler or a signal handler). */

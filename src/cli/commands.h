@@ -9,4 +9,5 @@ int cmd_account(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
+int cmd_sigd(int argc, char **argv);
 #endif

@@ -23,6 +23,7 @@ static const struct cli_command commands[] = {
 	{"sync", cmd_sync, "sync a folder with the account (account sync)"},
 	{"backup", cmd_backup, "back up to a paired terminal, restore by identifier"},
 	{"wallet", cmd_wallet, "carry value offline between two devices (vouchers)"},
+	{"sigd", cmd_sigd, "signature verification cluster: a node, its certificates, verify"},
 	{"version", cmd_version, "print the version"},
 	{NULL, NULL, NULL},
 };

@@ -318,6 +318,31 @@ int cs_httpd_every(cs_httpd *srv, int64_t interval_ms, void (*fn)(void *ud), voi
 	return CS_OK;
 }
 
+int cs_httpd_watch(cs_httpd *srv, int fd, void (*fn)(void *ud), void *ud)
+{
+	if (fd < 0 || fn == NULL)
+		return cs_error_set(CS_EINVAL, "httpd: a watch needs a descriptor and a function");
+	struct cs_httpd_timer **grown = realloc(srv->timers, (srv->n_timers + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	srv->timers = grown;
+	struct cs_httpd_timer *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	t->fn = fn;
+	t->ud = ud;
+	/* the timers' callback serves: it calls fn(ud) whatever woke it */
+	t->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_timer, t);
+	if (t->ev == NULL || event_add(t->ev, NULL) != 0) {
+		if (t->ev != NULL)
+			event_free(t->ev);
+		free(t);
+		return cs_error_set(CS_ENOMEM, "httpd: cannot watch descriptor %d", fd);
+	}
+	srv->timers[srv->n_timers++] = t;
+	return CS_OK;
+}
+
 static void on_once(evutil_socket_t fd, short what, void *arg)
 {
 	struct cs_httpd_once *o = arg;

@@ -58,6 +58,7 @@ struct cs__sigd_cert {
 	cs_cert *cert;
 	char *subject;
 	int kind;                /* cs_cert_key_kind */
+	int64_t not_after;       /* checked at every verification */
 	struct cs__sigd_cert *next; /* hash chain */
 };
 
@@ -106,6 +107,7 @@ struct cs__sigd_lookup {
 	char peer[256];                  /* which peer answered */
 	int64_t started_ms, ended_ms;
 	int asked;                       /* peers asked */
+	int answered;                    /* of which answered (found or not) */
 };
 
 /* A request waiting for lookups: called on the loop thread when one ends. */
@@ -151,6 +153,7 @@ struct cs_sigd {
 	struct cs__sigd_lookup *inflight; /* loop thread */
 	struct cs__sigd_neg *neg;         /* loop thread */
 	cs_cert *cluster_ca;
+	char *cluster_ca_crt;             /* CFG.cluster_ca/ca.crt */
 	/* metrics (loop thread) */
 	uint64_t verify_ok, verify_refused, cache_hits, cache_misses, neg_hits, lookups, lookups_joined;
 	uint64_t lookups_found, lookups_failed, certs_served, certs_added;
