@@ -118,6 +118,10 @@ def main(path):
         if out:
             out.append("")
         out.extend(wallet_section(data["wallet"]["wallet"]))
+    if "sigd" in data and "sigd" in data["sigd"]:
+        if out:
+            out.append("")
+        out.extend(sigd_section(data["sigd"]["sigd"]))
     print("\n".join(out))
     return 1 if any("HARNESS ERROR" in line for line in out) else 0
 
@@ -295,6 +299,26 @@ def wallet_section(w):
         out.append("  " + w["status"].replace("failed", "FAILED", 1))
     return out
 
+
+
+def sigd_section(g):
+    """The verification cluster: warm verifications per second, cold fetch latency."""
+    out = ["signature verification cluster (sigd): two centers and an edge, P-256 certificates"]
+    if "batch_warm_per_s" in g:
+        ref = float(g.get("openssl_verify_per_s", "0") or 0)
+        rate = float(g["batch_warm_per_s"])
+        out.append(f"  warm store, batches of {g['batch_warm_batch']} on one connection: {rate:,.0f} verifications/s"
+                   + (f" ({rate / ref:.0%} of openssl speed ecdsap256 on one core, {ref:,.0f}/s)" if ref else ""))
+    if "single_warm_per_s" in g:
+        out.append(f"  warm store, one verification per request on {g['single_warm_threads']} connections: "
+                   f"{float(g['single_warm_per_s']):,.0f} verifications/s")
+    if "cold_p50_ms" in g:
+        out.append(f"  cold fetch (edge asks center 1: not found, center 2: found; checked and stored), "
+                   f"{g['cold_requests']} certificates: p50 {float(g['cold_p50_ms']):.2f} ms, "
+                   f"p99 {float(g['cold_p99_ms']):.2f} ms, max {float(g['cold_max_ms']):.2f} ms")
+    if g.get("status", "ok") != "ok":
+        out.append("  " + g["status"].replace("failed", "FAILED", 1))
+    return out
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1]))
