@@ -7,8 +7,10 @@
 # push', 'backup list' and 'backup restore' under valgrind, each with a fresh
 # code; then offline transfer (PROTOCOL.md §13): 'wallet load', 'wallet sync',
 # a payment over a local socket ('wallet pay' and 'wallet receive'), a
-# refused replay and the settling syncs, each under valgrind; then a graceful
-# stop (SIGTERM). Every process run under valgrind: no memory error, no
+# refused replay and the settling syncs, each under valgrind; then a center
+# and an edge of the verification cluster (PROTOCOL.md §14) under valgrind: an
+# administrator's add, a verification that fetches, one from the store, a
+# miss, a bad request and a batch; then a graceful stop (SIGTERM). Every process run under valgrind: no memory error, no
 # definite leak.
 . "$(dirname "$0")/lib.bash"
 t_setup valgrind
@@ -19,7 +21,7 @@ WRAP=$T_DIR/certsync-vg
 cat > "$WRAP" <<SH
 #!/usr/bin/env bash
 case "\$1 \$2" in
-  "hub serve"|"agent run"|"hub account"|"account login"|"sync run"|"backup "*|"wallet "*)
+  "hub serve"|"agent run"|"hub account"|"account login"|"sync run"|"backup "*|"wallet "*|"sigd serve")
     exec valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
       --show-leak-kinds=definite --log-file="$T_DIR/vg-\$1-\$2-%p.log" "$REAL" "\$@" ;;
   *) exec "$REAL" "\$@" ;;
@@ -149,6 +151,48 @@ t_check "balances 35 and 25 after the transfer" [ "$("$REAL" wallet balance --js
   python3 -c 'import json,sys; print(json.load(sys.stdin)["balance"])')/$("$REAL" wallet balance --json \
   --data "$T_DIR/term" | python3 -c 'import json,sys; print(json.load(sys.stdin)["balance"])')" = 35/25 ]
 
+# ---- the verification cluster: a center and an edge under valgrind
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T_DIR/anchor.key" \
+  -out "$T_DIR/anchor.crt" -subj "/CN=anchor" -days 30 -addext basicConstraints=critical,CA:TRUE \
+  -addext keyUsage=critical,keyCertSign 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T_DIR/signer.key" \
+  -out "$T_DIR/signer.csr" -subj "/CN=signer" 2>/dev/null
+openssl x509 -req -in "$T_DIR/signer.csr" -CA "$T_DIR/anchor.crt" -CAkey "$T_DIR/anchor.key" \
+  -CAcreateserial -out "$T_DIR/signer.crt" -days 10 2>/dev/null
+echo "signed text" >"$T_DIR/signed.txt"
+openssl dgst -sha256 -sign "$T_DIR/signer.key" -out "$T_DIR/signed.sig" "$T_DIR/signed.txt"
+SC=$(t_free_port) SE=$(t_free_port)
+"$REAL" sigd init --data "$T_DIR/sc" --cluster-ca "$T_DIR/sca" --name sc --listen "127.0.0.1:$SC" \
+  --trust-anchor "$T_DIR/anchor.crt" >/dev/null &&
+"$REAL" sigd init --data "$T_DIR/se" --cluster-ca "$T_DIR/sca" --name se --role edge --listen "127.0.0.1:$SE" \
+  --peer "https://127.0.0.1:$SC" --trust-anchor "$T_DIR/anchor.crt" >/dev/null || t_fail "sigd init"
+for n in sc se; do
+  "$CERTSYNC" sigd serve --config "$T_DIR/$n/sigd.json" >>"$T_DIR/sigd.log" 2>&1 &
+  printf -v "SIGD_$n" '%s' "$!"
+done
+for p in $SC $SE; do t_wait 60 curl -sfk "https://127.0.0.1:$p/healthz" -o /dev/null || t_fail "sigd node $p answers"; done
+t_wait 30 bash -c "curl -sk https://127.0.0.1:$SE/metrics | grep -q 'peer_up{peer=\"https://127.0.0.1:$SC\"} 1'"
+"$REAL" sigd cert add --node "https://127.0.0.1:$SC" --cluster-ca "$T_DIR/sca" "$T_DIR/signer.crt" >/dev/null ||
+  t_fail "sigd cert add"
+sv() { "$REAL" sigd verify --node "https://127.0.0.1:$SE" --cluster-ca "$T_DIR/sca" "$@" 2>&1; }
+out=$(sv --cert-file "$T_DIR/signer.crt" --data "$T_DIR/signed.txt" --signature "$T_DIR/signed.sig")
+t_check "the edge under valgrind fetches from the center under valgrind: $out" grep -q fetched <<<"$out"
+out=$(sv --cert-file "$T_DIR/signer.crt" --data "$T_DIR/signed.txt" --signature "$T_DIR/signed.sig")
+t_check "then verifies from its store: $out" grep -q local <<<"$out"
+out=$(sv --cert 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff --data "$T_DIR/signed.txt" \
+  --signature "$T_DIR/signed.sig")
+t_check "a miss: $out" grep -q cert_unknown <<<"$out"
+st=$(curl -sk -o /dev/null -w '%{http_code}' -X POST --data '{"cert":' "https://127.0.0.1:$SE/v1/verify")
+t_check "a malformed request: $st" [ "$st" = 400 ]
+FP=$(openssl x509 -in "$T_DIR/signer.crt" -outform DER | sha256sum | cut -c1-64)
+D=$(base64 -w0 "$T_DIR/signed.txt") S=$(base64 -w0 "$T_DIR/signed.sig")
+st=$(curl -sk -o /dev/null -w '%{http_code}' -X POST --data \
+  "{\"items\":[{\"cert\":\"$FP\",\"alg\":\"ecdsa-p256-sha256\",\"data\":\"$D\",\"signature\":\"$S\"},{\"cert\":\"$FP\",\"alg\":\"x\",\"data\":\"$D\",\"signature\":\"$S\"}]}" \
+  "https://127.0.0.1:$SE/v1/verify")
+t_check "a batch: $st" [ "$st" = 200 ]
+for n in sc se; do v=SIGD_$n; kill -TERM "${!v}"; done
+for n in sc se; do v=SIGD_$n; wait "${!v}"; t_check "sigd $n stops on SIGTERM with status 0" [ $? -eq 0 ]; done
+
 kill -TERM "$TERM_PID"
 start=$SECONDS
 wait "$TERM_PID"; rc=$?
@@ -166,11 +210,11 @@ t_check "processes under valgrind: hub serve $(count hub-serve), agent run $(cou
 hub account $(count hub-account), account login $(count account-login), sync run $(count sync-run), \
 backup terminal $(count backup-terminal), push $(count backup-push), list $(count backup-list), \
 restore $(count backup-restore), wallet load $(count wallet-load), sync $(count wallet-sync), \
-pay $(count wallet-pay), receive $(count wallet-receive)" \
+pay $(count wallet-pay), receive $(count wallet-receive), sigd serve $(count sigd-serve)" \
   [ "$(count hub-serve) $(count agent-run) $(count hub-account) $(count account-login) $(count sync-run) \
 $(count backup-terminal) $(count backup-push) $(count backup-list) $(count backup-restore) \
-$(count wallet-load) $(count wallet-sync) $(count wallet-pay) $(count wallet-receive)" = \
-"1 2 1 2 5 1 1 1 1 1 3 3 2" ]
+$(count wallet-load) $(count wallet-sync) $(count wallet-pay) $(count wallet-receive) $(count sigd-serve)" = \
+"1 2 1 2 5 1 1 1 1 1 3 3 2 2" ]
 errors=$(grep -H . "$T_DIR"/vg-*.log 2>/dev/null)
 if [ -z "$errors" ]; then
   t_ok "valgrind reports no error and no definite leak"
