@@ -48,7 +48,7 @@ struct cs_sigd_config {
  * CS_EINVAL or CS_EMALFORMED naming the key at fault. */
 CS_EXTERN int cs_sigd_config_parse(struct cs_sigd_config *c, const char *text, size_t len,
 	const char *base_dir);
-/* Read and parse the file at path. */
+/* Read and parse the file at path (*c is zeroed on failure). */
 CS_EXTERN int cs_sigd_config_load(struct cs_sigd_config *c, const char *path);
 /* Free the strings; NULL-safe. */
 CS_EXTERN void cs_sigd_config_clear(struct cs_sigd_config *c);
@@ -65,15 +65,17 @@ struct cs_sigd_init_options {
 	const char *const *peers;  /* NULL-terminated */
 	const char *const *anchors;/* NULL-terminated */
 };
-/* Create a node: DIR/tls/{server.crt,server.key} issued by the cluster CA,
- * DIR/sigd.json, the store; and, with a new cluster CA, its admin
- * credentials CA_DIR/admin.{crt,key}. CS_EEXISTS when DIR has a node. */
+/* Create a node: DIR/tls/{server.crt,server.key} issued by the cluster CA
+ * and DIR/sigd.json (the store, DIR/sigd.db, is made at the first serve);
+ * with a new cluster CA, its admin credentials CA_DIR/admin.{crt,key}.
+ * CS_EEXISTS when DIR has a node. */
 CS_EXTERN int cs_sigd_init(const struct cs_sigd_init_options *o);
 
 typedef struct cs_sigd cs_sigd;
 
-/* Open the store, load the certificates, bind the listening socket and
- * start the lookup and health threads. */
+/* Open the store and load its certificates (skipping, with a warning, any
+ * that no longer pass the trust anchors and CRLs), bind the listening
+ * socket and start the lookup and health threads. */
 CS_EXTERN int cs_sigd_new(cs_sigd **out, const struct cs_sigd_config *c);
 /* The bound port. */
 CS_EXTERN int cs_sigd_port(const cs_sigd *s);

@@ -9,6 +9,7 @@
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
 #include <certsync/hash.h>
+#include <certsync/log.h>
 #include "lib/sigd/local.h"
 
 static const char *const schema[] = {
@@ -96,12 +97,22 @@ int cs__sigd_validate(const struct cs__sigd_store *st, const cs_cert *cert, cons
 			last = r;
 			continue;
 		}
-		/* chained to anchor a: the CRLs that anchor signed decide revocation */
-		for (size_t i = 0; i < st->ncrls; i++)
-			if (cs_cert_verify(cert, st->anchors[a], st->crls[i], 0) == CS_EREVOKED) {
+		/* chained to anchor a: the CRLs that anchor signed decide revocation;
+		 * a CRL of another anchor does not verify (CS_EAUTH) and is passed
+		 * over; one of this anchor that is out of date refuses, since it can
+		 * no longer say the certificate is not revoked */
+		for (size_t i = 0; i < st->ncrls; i++) {
+			int rc = cs_cert_verify(cert, st->anchors[a], st->crls[i], 0);
+			if (rc == CS_OK || rc == CS_EAUTH)
+				continue;
+			if (rc == CS_EREVOKED) {
 				*code = "cert_revoked";
 				return cs_error_set(CS_EREVOKED, "the certificate is revoked by its issuer");
 			}
+			*code = "cert_untrusted";
+			return cs_error_set(CS_EAUTH, "the revocation list of its issuer cannot be used (%s)",
+				cs_error_last());
+		}
 		return CS_OK;
 	}
 	*code = "cert_untrusted";
@@ -199,8 +210,16 @@ int cs__sigd_store_open(struct cs__sigd_store *st, const struct cs_sigd_config *
 		uint8_t check[CS__SIGD_FP_LEN];
 		if (fp == NULL || fl != CS__SIGD_FP_LEN || der == NULL || cs_cert_from_der(&cert, der, dl) < 0)
 			continue; /* an unreadable row: skipped, as if never stored */
+		const char *why = NULL;
 		if (fingerprint(check, cert) < 0 || memcmp(check, fp, CS__SIGD_FP_LEN) != 0) {
 			cs_cert_free(cert);
+			continue;
+		}
+		/* the anchors and CRLs may have changed since it was stored */
+		if (cs__sigd_validate(st, cert, &why) < 0) {
+			cs_log(CS_LOG_WARN, "store.skipped", "code=%s error=\"%s\"", why, cs_error_last());
+			cs_cert_free(cert);
+			st->skipped++;
 			continue;
 		}
 		if ((r = table_put(st, check, cert)) < 0)

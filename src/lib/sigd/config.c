@@ -2,6 +2,8 @@
  * A sigd node's configuration, sigd.json (docs/sigd.md), and `sigd init`,
  * which makes a node directory with its TLS identity from the cluster CA.
  */
+#include <arpa/inet.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,19 +162,20 @@ int cs_sigd_config_load(struct cs_sigd_config *c, const char *path)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
-	char *dir = strdup(path), *slash;
+	char *full = NULL, *slash;
 	int r;
-	if (dir == NULL)
-		return cs_error_set(CS_ENOMEM, "out of memory");
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
+	memset(c, 0, sizeof(*c));
+	/* relative paths in the file are taken from its directory, made
+	 * absolute here so that they do not depend on the working directory */
+	if ((full = realpath(path, NULL)) == NULL)
+		return cs_error_set(CS_ENOTFOUND, "%s: no such configuration file", path);
+	if ((slash = strrchr(full, '/')) != NULL)
+		slash[slash == full ? 1 : 0] = '\0';
 	if ((r = cs_fs_read_all(&data, &len, path, CONFIG_MAX)) < 0 ||
-	    (r = cs_sigd_config_parse(c, (const char *)data, len, dir)) < 0)
+	    (r = cs_sigd_config_parse(c, (const char *)data, len, full)) < 0)
 		cs_error_wrap("%s", path);
 	free(data);
-	free(dir);
+	free(full);
 	return r;
 }
 
@@ -236,9 +239,8 @@ int cs_sigd_init(const struct cs_sigd_init_options *o)
 	size_t nd = 0, ni = 0;
 	for (size_t i = 0; o->hosts != NULL && o->hosts[i] != NULL && i < 16; i++) {
 		const char *h = o->hosts[i];
-		if (strspn(h, "0123456789.:abcdefABCDEF") == strlen(h) && strchr(h, '.') != NULL)
-			ips[ni++] = h;
-		else if (strchr(h, ':') != NULL)
+		unsigned char addr[16];
+		if (inet_pton(AF_INET, h, addr) == 1 || inet_pton(AF_INET6, h, addr) == 1)
 			ips[ni++] = h;
 		else
 			dns[nd++] = h;

@@ -66,6 +66,7 @@ struct cs__sigd_store {
 	cs_store *db;
 	struct cs__sigd_cert **buckets;
 	size_t nbuckets, count;
+	size_t skipped;          /* rows that no longer pass the anchors, at open */
 	cs_cert *anchors[CS_SIGD_ANCHORS_MAX];
 	size_t nanchors;
 	char *crls[CS_SIGD_ANCHORS_MAX]; /* PEM texts */

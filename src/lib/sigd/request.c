@@ -30,7 +30,7 @@ int cs__sigd_fp_parse(uint8_t fp[CS__SIGD_FP_LEN], const char *text)
 	char hex[2 * CS__SIGD_FP_LEN + 1];
 	size_t n = 0;
 	for (const char *p = text; *p; p++) {
-		if (*p == ':' && n > 0 && n % 2 == 0 && p[1] != '\0')
+		if (*p == ':' && n > 0 && n % 2 == 0 && p[1] != '\0' && p[-1] != ':')
 			continue;
 		if (n == 2 * CS__SIGD_FP_LEN)
 			return cs_error_set(CS_EINVAL, "a certificate fingerprint is 64 hex digits");
