@@ -153,6 +153,10 @@ struct cs_revoked {
 	const char *serial_hex; /* as from cs_cert_serial */
 	int64_t revoked_at;     /* epoch seconds */
 };
+/* The nextUpdate of a PEM CRL (unix seconds): after it the CRL no longer
+ * vouches for anything. CS_EMALFORMED when it does not parse; 0 when it
+ * has no nextUpdate. */
+CS_EXTERN int cs_crl_next_update(int64_t *out, const char *pem);
 /* A PEM CRL signed by the CA listing the revoked serials, valid for days. */
 CS_EXTERN int cs_ca_make_crl(char **pem_out, cs_ca *ca, const struct cs_revoked *list,
 	size_t n, int days);

@@ -301,8 +301,13 @@ static int wallet_pay(int argc, char **argv)
 			goto done;
 		}
 		unlink(sock);
-		if ((ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-		    bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sock, 0600) < 0 || listen(ls, 1) < 0) {
+		/* the socket is made 0600 from the start: no moment in which
+		 * another user could connect */
+		mode_t old_mask = umask(077);
+		int bound = (ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+			bind(ls, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		umask(old_mask);
+		if (!bound || listen(ls, 1) < 0) {
 			cs_error_set(CS_EIO, "%s: %s", sock, strerror(errno));
 			rc = cli_fail("listen");
 		} else {

@@ -127,10 +127,26 @@ t_check "an amount above the offline limit is refused (limit_amount): $out" refu
 W limits --max-amount 10000 --data "$T_DIR/A" >/dev/null
 t_check "no balance moved through the refusals" [ "$(bal A)/$(bal B)/$(bal C)/$(bal D)" = "$before" ]
 
+# two processes handed the same execute at once: one pays, the other finds it handled
+a0=$(bal A)
+d=$T_DIR/race; mkdir -p "$d"
+W receive --amount 7 --out "$d/1" --data "$T_DIR/B" 2>/dev/null
+W pay --in "$d/1" --out "$d/2" --data "$T_DIR/A" 2>/dev/null
+W receive --in "$d/2" --out "$d/3" --data "$T_DIR/B" 2>/dev/null
+W pay --in "$d/3" --out "$d/4a" --data "$T_DIR/A" 2>"$d/a.err" & pa=$!
+W pay --in "$d/3" --out "$d/4b" --data "$T_DIR/A" 2>"$d/b.err" & pb=$!
+wait $pa; ra=$?; wait $pb; rb=$?
+t_check "the same execute twice at once: one pays ($ra, $rb), the other is refused as replayed" \
+  bash -c "[ \$(( ($ra == 0) + ($rb == 0) )) = 1 ] && cat '$d/a.err' '$d/b.err' | grep -q 'refused: replayed:'"
+t_check "and A paid once ($a0 -> $(bal A))" [ "$(bal A)" = $((a0 - 7)) ]
+for f in 4a 4b; do if [ -s "$d/$f" ] && [ "$(head -c 5 "$d/$f" | tail -c 1 | od -An -tu1 | tr -d " ")" = 4 ]; then cp "$d/$f" "$d/4"; fi; done
+W receive --in "$d/4" --out "$d/5" --data "$T_DIR/B" 2>/dev/null && W pay --in "$d/5" --out "$d/6" --data "$T_DIR/A" \
+  2>/dev/null && W receive --in "$d/6" --data "$T_DIR/B" 2>/dev/null || t_fail "the raced transfer completes"
+
 # ---- a transfer cut after each message; the payer killed mid-transfer
 for stop in 1 2 3 4 5 6; do pay_files A B 1 "$stop" || t_fail "cut after message $stop"; done
-t_check "cut transfers: A paid 1 each time it answered execute (3 times)" [ "$(bal A)" = 227 ]
-t_check "B raised its balance only when it sent complete (2 times)" [ "$(bal B)" = 17 ]
+t_check "cut transfers: A paid 1 each time it answered execute (3 times)" [ "$(bal A)" = 220 ]
+t_check "B raised its balance only when it sent complete (2 times)" [ "$(bal B)" = 24 ]
 W pay --listen "$T_DIR/k.sock" --data "$T_DIR/A" 2>>"$T_DIR/steps.log" &
 PAYER=$!; T_PIDS+=("$PAYER")
 t_wait 10 test -S "$T_DIR/k.sock"
@@ -146,23 +162,23 @@ s.recv(n + 32, socket.MSG_WAITALL)
 os.kill(pid, signal.SIGKILL)
 PY
 wait "$PAYER" 2>/dev/null
-t_check "the killed payer lost nothing (227)" [ "$(bal A)" = 227 ]
+t_check "the killed payer lost nothing (220)" [ "$(bal A)" = 220 ]
 t_check "the payer restarts and pays again" pay_files A B 4
-t_check "A 223, B 21" [ "$(bal A)/$(bal B)" = "223/21" ]
+t_check "A 216, B 28" [ "$(bal A)/$(bal B)" = "216/28" ]
 
 # ---- a wallet rolled back to an earlier copy pays twice with the same vouchers
 cp -a "$T_DIR/D" "$T_DIR/D.copy"
 pay_files D A 100
 rm -rf "$T_DIR/D"; cp -a "$T_DIR/D.copy" "$T_DIR/D"
 pay_files D B 110
-t_check "the rolled-back D paid both A and B" [ "$(bal A)/$(bal B)" = "323/131" ]
+t_check "the rolled-back D paid both A and B" [ "$(bal A)/$(bal B)" = "316/138" ]
 
 # ---- everyone syncs: the ledger and each wallet agree, value is conserved
 for d in A B C D A B C D; do W sync --data "$T_DIR/$d" >"$T_DIR/sync-$d.out" 2>&1 || t_fail "$d syncs: $(cat "$T_DIR/sync-$d.out")"; done
 for d in A B C D; do
   t_check "wallet $d agrees with the hub's ledger ($(bal $d))" [ "$(bal $d)" = "$(ledger_balance $d)" ]
 done
-t_check "value in flight reached B: the cut transfer A executed and B never saw (131 + 1)" [ "$(bal B)" = 132 ]
+t_check "value in flight reached B: the cut transfer A executed and B never saw (138 + 1)" [ "$(bal B)" = 139 ]
 t_check "the ledger's totals are conserved" conserved
 t_check "offline value equals the sum of the wallets" \
   [ "$(total_offline)" = "$(( $(bal A) + $(bal B) + $(bal C) + $(bal D) ))" ]

@@ -1042,11 +1042,11 @@ static void test_store_untrusted(void **state)
 	assert_int_equal(st.count, 0);
 	/* cs__sigd_validate says the same */
 	code = NULL;
-	assert_int_equal(cs__sigd_validate(&st, fx.mallory, &code), CS_EAUTH);
+	assert_int_equal(cs__sigd_validate(&st, fx.mallory, &code, NULL), CS_EAUTH);
 	assert_string_equal(code, "cert_untrusted");
-	cs_assert_ok(cs__sigd_validate(&st, fx.alice, &code));
+	cs_assert_ok(cs__sigd_validate(&st, fx.alice, &code, NULL));
 	/* the other CA's own certificate is not an anchor here either */
-	assert_int_equal(cs__sigd_validate(&st, cs_ca_cert(fx.other), &code), CS_EAUTH);
+	assert_int_equal(cs__sigd_validate(&st, cs_ca_cert(fx.other), &code, NULL), CS_EAUTH);
 	cs__sigd_store_close(&st);
 
 	/* not written to the database either */

@@ -1978,6 +1978,59 @@ static void test_rollback_double_spend(void **state)
 	free(saved);
 }
 
+/* A coin of 63 links is not paid from again (a coin paid from needs room for
+ * the payee's link and a renewal), so every coin can be renewed: none can
+ * block its holder's sync. */
+static void test_chain_keeps_room_to_renew(void **state)
+{
+	struct world *wd = *state;
+	struct cs__wl_coin c[4];
+	fund(&wd->a, 100);
+	for (int i = 0; i < CS__WL_LINKS_MAX - 1; i++)
+		transfer(&wd->a, &wd->b, 1);
+	size_t n = held(c, NULL, 4, &wd->a);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].n, CS__WL_LINKS_MAX - 1);
+	assert_int_equal(c[0].value, 100 - (CS__WL_LINKS_MAX - 1));
+	coins_clear(c, n);
+	/* the 37 left are held but cannot be paid on: refused as not spendable */
+	struct flow f;
+	cs_wallet_msg out = {0};
+	int refusal;
+	flow_init(&f, &wd->a, &wd->b, 1);
+	flow_to(&f, 1);
+	assert_int_equal(payer_take(&out, &refusal, &wd->a, &f.m[1], 0), CS_EDENIED);
+	assert_int_equal(refusal, CS_WR_BALANCE);
+	cs_wallet_msg_free(&out);
+	flow_free(&f);
+	assert_int_equal(balance(&wd->a), 100 - (CS__WL_LINKS_MAX - 1));
+	/* a fresh voucher pays as usual */
+	fund(&wd->a, 10);
+	transfer(&wd->a, &wd->c, 5);
+}
+
+/* One execute handled twice pays once: the second finds it handled, even
+ * when both start from the same state (as two processes would). */
+static void test_execute_twice_pays_once(void **state)
+{
+	struct world *wd = *state;
+	fund(&wd->a, 50);
+	struct flow f;
+	flow_init(&f, &wd->a, &wd->b, 20);
+	flow_to(&f, 3);
+	cs_wallet_msg ans = {0}, again = {0};
+	cs_wallet_step st;
+	int refusal;
+	cs_assert_ok(cs_wallet_pay_handle(&ans, &refusal, &st, wd->a.w, f.m[3].data, f.m[3].len, 0));
+	assert_int_equal(cs_wallet_pay_handle(&again, &refusal, &st, wd->a.w, f.m[3].data, f.m[3].len, 0),
+		CS_EDENIED);
+	assert_int_equal(refusal, CS_WR_REPLAYED);
+	assert_int_equal(balance(&wd->a), 30);
+	cs_wallet_msg_free(&ans);
+	cs_wallet_msg_free(&again);
+	flow_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2007,6 +2060,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_received_certs_are_verified, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_double_spend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chain_keeps_room_to_renew, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_execute_twice_pays_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

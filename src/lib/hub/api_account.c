@@ -577,6 +577,8 @@ static void wallet_reply(cs_hub *hub, struct call *c, int r, json_t *out, const 
 	int status = r == CS_EDENIED ? 403 : r == CS_ECONFLICT ? 409 : r == CS_EAUTH ? 401 : 422;
 	if (strcmp(code, "csr_invalid") == 0)
 		status = 400;
+	else if (strcmp(code, "voucher_invalid") == 0)
+		status = 422; /* whatever check refused it (PROTOCOL.md §13.8) */
 	cs__hub_reply_error(hub, c->req, status, code, "%s", cs_error_last());
 }
 

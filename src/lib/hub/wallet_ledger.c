@@ -27,9 +27,11 @@
 
 /* ---- reading certificates the hub issued ---- */
 
+/* The certificates of the payers a sync names, read once each (as many as
+ * the coins name: a shop's wallet is paid by many devices). */
 struct issued_certs {
 	cs_store *db;
-	struct { char device[CS_DEVICE_ID_SIZE]; cs_cert *cert; } c[CS__WL_CERTS_MAX];
+	struct issued { char device[CS_DEVICE_ID_SIZE]; cs_cert *cert; } *c;
 	size_t n;
 };
 
@@ -41,8 +43,11 @@ static const cs_cert *issued_lookup(void *ud, const char *device)
 	for (size_t i = 0; i < ic->n; i++)
 		if (strcmp(ic->c[i].device, device) == 0)
 			return ic->c[i].cert;
-	if (ic->n == CS__WL_CERTS_MAX ||
-	    cs_store_run(&q, ic->db, "SELECT cert FROM wallet_devices WHERE device = ?", "t", device) != 1)
+	struct issued *grown = realloc(ic->c, (ic->n + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return NULL;
+	ic->c = grown;
+	if (cs_store_run(&q, ic->db, "SELECT cert FROM wallet_devices WHERE device = ?", "t", device) != 1)
 		return NULL;
 	size_t len;
 	const void *p = cs_stmt_blob(q, 0, &len);
@@ -59,6 +64,8 @@ static void issued_clear(struct issued_certs *ic)
 {
 	for (size_t i = 0; i < ic->n; i++)
 		cs_cert_free(ic->c[i].cert);
+	free(ic->c);
+	ic->c = NULL;
 	ic->n = 0;
 }
 
@@ -395,7 +402,7 @@ static int rebuild_coin(cs_buf *out, cs_store *db, const uint8_t node[CS__WL_ID_
 			int known = 0;
 			for (size_t i = 0; payer && i < *nsent; i++)
 				known |= strcmp(sent[i], payer) == 0;
-			if (payer && !known && *nsent < CS__WL_CERTS_MAX) {
+			if (payer && !known && *nsent < CS__WL_SYNC_CERTS_MAX) {
 				const cs_cert *c = issued_lookup(ic, payer);
 				uint8_t *der = NULL;
 				size_t dl = 0;
@@ -555,7 +562,7 @@ int cs__wallet_sync(cs_hub *hub, json_t **out, const char **code, int64_t accoun
 	if (missing == NULL || drop == NULL || certs == NULL ||
 	    (held = calloc(b->nheld + 1, sizeof(*held))) == NULL ||
 	    (paid = calloc(b->npaid + 1, sizeof(*paid))) == NULL ||
-	    (sent = calloc(CS__WL_CERTS_MAX, CS_DEVICE_ID_SIZE)) == NULL ||
+	    (sent = calloc(CS__WL_SYNC_CERTS_MAX, CS_DEVICE_ID_SIZE)) == NULL ||
 	    (cb = cs_buf_new(CS__WL_COIN_MAX)) == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;

@@ -2,6 +2,7 @@
  * (include/certsync/identity.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <certsync/clock.h>
@@ -124,4 +125,19 @@ done:
 	ASN1_TIME_free(t);
 	X509_CRL_free(crl);
 	return r;
+}
+
+int cs_crl_next_update(int64_t *out, const char *pem)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509_CRL *crl = bio ? PEM_read_bio_X509_CRL(bio, NULL, cs__no_pass, NULL) : NULL;
+	BIO_free(bio);
+	if (crl == NULL) {
+		ERR_clear_error();
+		return cs_error_set(CS_EMALFORMED, "not a PEM CRL");
+	}
+	const ASN1_TIME *t = X509_CRL_get0_nextUpdate(crl);
+	*out = t ? cs__asn1_time_epoch(t) : 0;
+	X509_CRL_free(crl);
+	return CS_OK;
 }

@@ -122,6 +122,10 @@ struct bufferevent *cs__httpd_tls_bevcb(struct event_base *base, void *arg)
 	 * EOF rather than an error. Truncation does not matter to the server:
 	 * every request carries its own length. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	/* libevent reads and writes 16 KiB (one TLS record) per loop turn by
+	 * default; bulk blobs move in MiBs, so let one turn take many records */
+	bufferevent_set_max_single_read(bev, CS__HTTPD_IO_BATCH);
+	bufferevent_set_max_single_write(bev, CS__HTTPD_IO_BATCH);
 	return bev;
 }
 

@@ -51,6 +51,9 @@ struct cs_httpd_once {
 	void *ud;
 };
 
+/* Bytes a connection may read or write in one loop turn (several TLS records). */
+#define CS__HTTPD_IO_BATCH (256 * 1024)
+
 struct cs_httpd {
 	struct event_base *base;
 	struct evhttp *http;

@@ -59,7 +59,8 @@ static int grow(struct cs__sigd_store *st)
 }
 
 /* Put a parsed certificate into the table (takes cert). */
-static int table_put(struct cs__sigd_store *st, const uint8_t fp[CS__SIGD_FP_LEN], cs_cert *cert)
+static int table_put(struct cs__sigd_store *st, const uint8_t fp[CS__SIGD_FP_LEN], cs_cert *cert,
+	int64_t until)
 {
 	struct cs__sigd_cert *e = calloc(1, sizeof(*e));
 	if (e == NULL) {
@@ -70,6 +71,7 @@ static int table_put(struct cs__sigd_store *st, const uint8_t fp[CS__SIGD_FP_LEN
 	e->cert = cert;
 	e->kind = cs_cert_key_kind(cert);
 	e->not_after = cs_cert_not_after(cert);
+	e->trusted_until = until;
 	if (cs_cert_common_name(&e->subject, cert) < 0)
 		e->subject = strdup("");
 	size_t b = bucket(st, fp);
@@ -81,9 +83,11 @@ static int table_put(struct cs__sigd_store *st, const uint8_t fp[CS__SIGD_FP_LEN
 	return CS_OK;
 }
 
-int cs__sigd_validate(const struct cs__sigd_store *st, const cs_cert *cert, const char **code)
+int cs__sigd_validate(const struct cs__sigd_store *st, const cs_cert *cert, const char **code,
+	int64_t *trusted_until)
 {
 	int last = CS_EAUTH;
+	int64_t until = cs_cert_not_after(cert);
 	for (size_t a = 0; a < st->nanchors; a++) {
 		int r = cs_cert_verify(cert, st->anchors[a], NULL, 0);
 		if (r == CS_EAUTH) {
@@ -101,10 +105,17 @@ int cs__sigd_validate(const struct cs__sigd_store *st, const cs_cert *cert, cons
 		 * a CRL of another anchor does not verify (CS_EAUTH) and is passed
 		 * over; one of this anchor that is out of date refuses, since it can
 		 * no longer say the certificate is not revoked */
+		if (cs_cert_not_after(st->anchors[a]) < until)
+			until = cs_cert_not_after(st->anchors[a]);
 		for (size_t i = 0; i < st->ncrls; i++) {
 			int rc = cs_cert_verify(cert, st->anchors[a], st->crls[i], 0);
-			if (rc == CS_OK || rc == CS_EAUTH)
+			if (rc == CS_EAUTH)
 				continue;
+			if (rc == CS_OK) { /* this anchor's CRL: trusted until its next update */
+				if (st->crl_next[i] > 0 && st->crl_next[i] < until)
+					until = st->crl_next[i];
+				continue;
+			}
 			if (rc == CS_EREVOKED) {
 				*code = "cert_revoked";
 				return cs_error_set(CS_EREVOKED, "the certificate is revoked by its issuer");
@@ -113,6 +124,8 @@ int cs__sigd_validate(const struct cs__sigd_store *st, const cs_cert *cert, cons
 			return cs_error_set(CS_EAUTH, "the revocation list of its issuer cannot be used (%s)",
 				cs_error_last());
 		}
+		if (trusted_until != NULL)
+			*trusted_until = until;
 		return CS_OK;
 	}
 	*code = "cert_untrusted";
@@ -147,7 +160,8 @@ int cs__sigd_store_add(struct cs__sigd_store *st, uint8_t fp[CS__SIGD_FP_LEN], c
 		cs_cert_free(c);
 		return CS_OK;
 	}
-	if ((r = cs__sigd_validate(st, c, code)) < 0) {
+	int64_t until = 0;
+	if ((r = cs__sigd_validate(st, c, code, &until)) < 0) {
 		cs_cert_free(c);
 		return r;
 	}
@@ -162,7 +176,7 @@ int cs__sigd_store_add(struct cs__sigd_store *st, uint8_t fp[CS__SIGD_FP_LEN], c
 		*code = "store_failed";
 		return r;
 	}
-	return table_put(st, fp, c);
+	return table_put(st, fp, c, until);
 }
 
 static int load_pem_file(char **out, const char *path)
@@ -197,6 +211,10 @@ int cs__sigd_store_open(struct cs__sigd_store *st, const struct cs_sigd_config *
 		if ((r = load_pem_file(&st->crls[i], c->crls[i])) < 0)
 			goto fail;
 		st->ncrls++;
+		if ((r = cs_crl_next_update(&st->crl_next[i], st->crls[i])) < 0) {
+			cs_error_wrap("CRL %s", c->crls[i]);
+			goto fail;
+		}
 	}
 	if ((r = cs_fs_mkdirs(c->data_dir, 0700)) < 0 || (path = cs_path_join(c->data_dir, "sigd.db")) == NULL ||
 	    (r = cs_store_open(&st->db, path)) < 0 ||
@@ -216,13 +234,14 @@ int cs__sigd_store_open(struct cs__sigd_store *st, const struct cs_sigd_config *
 			continue;
 		}
 		/* the anchors and CRLs may have changed since it was stored */
-		if (cs__sigd_validate(st, cert, &why) < 0) {
+		int64_t until = 0;
+		if (cs__sigd_validate(st, cert, &why, &until) < 0) {
 			cs_log(CS_LOG_WARN, "store.skipped", "code=%s error=\"%s\"", why, cs_error_last());
 			cs_cert_free(cert);
 			st->skipped++;
 			continue;
 		}
-		if ((r = table_put(st, check, cert)) < 0)
+		if ((r = table_put(st, check, cert, until)) < 0)
 			goto fail;
 	}
 	if (r < 0)

@@ -14,6 +14,8 @@
 #define CS__SIGD_BATCH_MAX 1000
 #define CS__SIGD_BODY_MAX (16u << 20)
 #define CS__SIGD_CERT_MAX (64u << 10)
+#define CS__SIGD_INFLIGHT_MAX 4096   /* lookups under way; more are not started */
+#define CS__SIGD_NEG_MAX 4096        /* negative-cache entries */
 
 /* ---- verification requests (request.c) ---- */
 
@@ -58,7 +60,9 @@ struct cs__sigd_cert {
 	cs_cert *cert;
 	char *subject;
 	int kind;                /* cs_cert_key_kind */
-	int64_t not_after;       /* checked at every verification */
+	int64_t not_after;       /* the certificate's own end */
+	int64_t trusted_until;   /* and its anchor's, and its issuer's CRL's next update: checked
+	                          * at every verification */
 	struct cs__sigd_cert *next; /* hash chain */
 };
 
@@ -70,6 +74,7 @@ struct cs__sigd_store {
 	cs_cert *anchors[CS_SIGD_ANCHORS_MAX];
 	size_t nanchors;
 	char *crls[CS_SIGD_ANCHORS_MAX]; /* PEM texts */
+	int64_t crl_next[CS_SIGD_ANCHORS_MAX]; /* their nextUpdate (0: none) */
 	size_t ncrls;
 };
 
@@ -81,7 +86,8 @@ const struct cs__sigd_cert *cs__sigd_store_get(const struct cs__sigd_store *st,
 /* Check a certificate against the trust anchors (chain, validity now,
  * revocation by the CRLs of its issuer). Returns 0, or CS_EAUTH with *code
  * "cert_untrusted", CS_EEXPIRED "cert_expired", CS_EREVOKED "cert_revoked". */
-int cs__sigd_validate(const struct cs__sigd_store *st, const cs_cert *cert, const char **code);
+int cs__sigd_validate(const struct cs__sigd_store *st, const cs_cert *cert, const char **code,
+	int64_t *trusted_until);
 /* Validate and keep a certificate (DER); source says where it came from.
  * *fp gets its fingerprint. Already held: CS_OK. */
 int cs__sigd_store_add(struct cs__sigd_store *st, uint8_t fp[CS__SIGD_FP_LEN], const uint8_t *der,
@@ -152,12 +158,14 @@ struct cs_sigd {
 	size_t npeers;
 	struct cs__sigd_fetcher *fetcher;
 	struct cs__sigd_lookup *inflight; /* loop thread */
-	struct cs__sigd_neg *neg;         /* loop thread */
+	size_t ninflight;
+	struct cs__sigd_neg *neg;         /* loop thread, newest first */
+	size_t nneg;
 	cs_cert *cluster_ca;
 	char *cluster_ca_crt;             /* CFG.cluster_ca/ca.crt */
 	/* metrics (loop thread) */
 	uint64_t verify_ok, verify_refused, cache_hits, cache_misses, neg_hits, lookups, lookups_joined;
-	uint64_t lookups_found, lookups_failed, certs_served, certs_added;
+	uint64_t lookups_found, lookups_failed, lookups_refused, certs_served, certs_added;
 	struct cs__sigd_histogram verify_h, fetch_h;
 };
 

@@ -20,6 +20,7 @@
 #include <certsync/clock.h>
 #include <certsync/encoding.h>
 #include <certsync/error.h>
+#include <certsync/hash.h>
 #include <certsync/httpc.h>
 #include <certsync/log.h>
 #include "lib/sigd/local.h"
@@ -29,7 +30,7 @@ struct cs__sigd_fetcher {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct cs__sigd_lookup *head, *tail; /* the queue */
-	int stopping;
+	atomic_int stopping;
 	pthread_t *threads;
 	int nthreads;
 	pthread_t health;
@@ -60,13 +61,14 @@ static void mark(struct cs__sigd_peer *p, int up, const char *why)
 }
 
 /* Ask the peers in order; fills l->found, der, peer. */
-static void run_lookup(cs_sigd *s, cs_httpc **clients, struct cs__sigd_lookup *l)
+static void run_lookup(struct cs__sigd_fetcher *f, cs_httpc **clients, struct cs__sigd_lookup *l)
 {
+	cs_sigd *s = f->s;
 	char path[128], hex[2 * CS__SIGD_FP_LEN + 1];
 	cs_hex_encode(hex, l->fp, CS__SIGD_FP_LEN);
 	snprintf(path, sizeof(path), "/v1/certs/%s", hex);
 	l->started_ms = cs_clock_mono_ms();
-	for (size_t i = 0; i < s->npeers && !l->found; i++) {
+	for (size_t i = 0; i < s->npeers && !l->found && !atomic_load(&f->stopping); i++) {
 		struct cs__sigd_peer *p = &s->peers[i];
 		if (!atomic_load(&p->up))
 			continue;
@@ -83,6 +85,16 @@ static void run_lookup(cs_sigd *s, cs_httpc **clients, struct cs__sigd_lookup *l
 			atomic_fetch_add(&p->failed, 1);
 			mark(p, 0, r < 0 ? cs_error_last() : "5xx");
 		} else if (resp.status == 200) {
+			uint8_t got[CS__SIGD_FP_LEN];
+			cs_sha256(got, resp.body, resp.len);
+			if (memcmp(got, l->fp, CS__SIGD_FP_LEN) != 0) {
+				/* not the certificate asked for: this peer is wrong, the
+				 * next may hold the right one */
+				atomic_fetch_add(&p->failed, 1);
+				cs_log(CS_LOG_WARN, "peer.wrong_cert", "peer=%s", p->url);
+				cs_http_resp_clear(&resp);
+				continue;
+			}
 			l->answered++;
 			atomic_fetch_add(&p->found, 1);
 			if ((l->der = malloc(resp.len ? resp.len : 1)) != NULL) {
@@ -118,12 +130,16 @@ static void *fetch_main(void *ud)
 			f->tail = NULL;
 		pthread_mutex_unlock(&f->mu);
 		l->next = NULL;
-		run_lookup(f->s, clients, l);
+		run_lookup(f, clients, l);
 		/* hand it back; a pointer is written whole (PIPE_BUF) */
 		ssize_t w;
 		do
 			w = write(f->pipe_w, &l, sizeof(l));
 		while (w < 0 && errno == EINTR);
+		if (w != (ssize_t)sizeof(l)) { /* only when stopping: nobody waits any more */
+			free(l->der);
+			free(l);
+		}
 	}
 	for (size_t i = 0; i < CS_SIGD_PEERS_MAX; i++)
 		cs_httpc_free(clients[i]);

@@ -80,6 +80,7 @@ static void neg_put(cs_sigd *s, const uint8_t fp[CS__SIGD_FP_LEN], const char *c
 			struct cs__sigd_neg *dead = *p;
 			*p = dead->next;
 			free(dead);
+			s->nneg--;
 		} else {
 			p = &(*p)->next;
 		}
@@ -92,6 +93,14 @@ static void neg_put(cs_sigd *s, const uint8_t fp[CS__SIGD_FP_LEN], const char *c
 	n->code = code;
 	n->next = s->neg;
 	s->neg = n;
+	if (++s->nneg > CS__SIGD_NEG_MAX) { /* full: the oldest entry goes */
+		struct cs__sigd_neg **p = &s->neg;
+		while ((*p)->next != NULL)
+			p = &(*p)->next;
+		free(*p);
+		*p = NULL;
+		s->nneg--;
+	}
 }
 
 /* ---- a verification request ---- */
@@ -132,7 +141,7 @@ static int check_item(cs_sigd *s, const struct cs__sigd_item *it, const char **c
 	const struct cs__sigd_cert *e = cs__sigd_store_get(&s->store, it->fp);
 	*out = e;
 	if (e == NULL) {
-		const struct cs__sigd_neg *ng = neg_find(s, it->fp, 0);
+		const struct cs__sigd_neg *ng = neg_find(s, it->fp, 1);
 		if (ng != NULL && strcmp(ng->code, "cert_unknown") != 0) {
 			*code = ng->code;
 			snprintf(msg, n, "the certificate a peer holds was refused (%s): not stored", ng->code);
@@ -148,9 +157,15 @@ static int check_item(cs_sigd *s, const struct cs__sigd_item *it, const char **c
 			"(local mode: no peer is asked)" : "no node of the cluster holds the certificate");
 		return 404;
 	}
-	if (e->not_after < cs_clock_now()) {
+	int64_t now = cs_clock_now();
+	if (e->not_after < now) {
 		*code = "cert_expired";
 		snprintf(msg, n, "the certificate expired");
+		return 422;
+	}
+	if (e->trusted_until < now) {
+		*code = "cert_untrusted";
+		snprintf(msg, n, "its trust anchor expired, or its issuer's CRL is past its next update");
 		return 422;
 	}
 	int want = it->alg == CS__SIGD_ALG_ECDSA_P256 ? CS_KEY_EC_P256 : CS_KEY_RSA;
@@ -257,7 +272,7 @@ static void verify(cs_http_req *req, void *ud)
 	int r = cs__sigd_request_parse(&j->rq, &code, body, len);
 	if (r < 0) {
 		s->verify_refused++;
-		cs_http_reply_error(req, r == CS_ELIMIT ? 413 : 400, code, "%s", cs_error_last());
+		cs_http_reply_error(req, 400, code, "%s", cs_error_last());
 		job_free(j);
 		return;
 	}
@@ -289,8 +304,13 @@ static void verify(cs_http_req *req, void *ud)
 		if (waiting)
 			continue; /* this request waits for it already (same certificate twice) */
 		if (l == NULL) {
+			if (s->ninflight >= CS__SIGD_INFLIGHT_MAX) {
+				s->lookups_refused++;
+				continue; /* answered as not held: the node is too busy to ask */
+			}
 			if ((l = calloc(1, sizeof(*l))) == NULL)
 				continue;
+			s->ninflight++;
 			memcpy(l->fp, it->fp, CS__SIGD_FP_LEN);
 			l->next = s->inflight;
 			s->inflight = l;
@@ -330,6 +350,7 @@ void cs__sigd_lookup_done(cs_sigd *s, struct cs__sigd_lookup *res)
 		if (memcmp((*p)->fp, res->fp, CS__SIGD_FP_LEN) == 0) {
 			l = *p;
 			*p = l->next;
+			s->ninflight--;
 			break;
 		}
 	cs_hex_encode(hex, res->fp, CS__SIGD_FP_LEN);
@@ -358,8 +379,18 @@ void cs__sigd_lookup_done(cs_sigd *s, struct cs__sigd_lookup *res)
 		}
 	} else {
 		s->lookups_failed++;
-		if (res->answered > 0)
+		if (res->answered > 0) {
 			neg_put(s, res->fp, "cert_unknown");
+		} else { /* no peer reached: nothing learnt, and nothing old stands */
+			for (struct cs__sigd_neg **np = &s->neg; *np != NULL; np = &(*np)->next)
+				if (memcmp((*np)->fp, res->fp, CS__SIGD_FP_LEN) == 0) {
+					struct cs__sigd_neg *dead = *np;
+					*np = dead->next;
+					free(dead);
+					s->nneg--;
+					break;
+				}
+		}
 		cs_log(CS_LOG_INFO, "lookup.missed", "cert=%s asked=%d answered=%d", hex, res->asked, res->answered);
 	}
 	if (l != NULL) {
@@ -546,9 +577,11 @@ static void metrics(cs_http_req *req, void *ud)
 	putf(b, "# HELP certsync_sigd_lookups_total Lookups at the peers, started and joined by a "
 		"concurrent request for the same certificate.\n# TYPE certsync_sigd_lookups_total counter\n"
 		"certsync_sigd_lookups_total{kind=\"started\"} %llu\ncertsync_sigd_lookups_total{kind=\"joined\"} %llu\n"
-		"certsync_sigd_lookups_total{kind=\"found\"} %llu\ncertsync_sigd_lookups_total{kind=\"failed\"} %llu\n",
+		"certsync_sigd_lookups_total{kind=\"found\"} %llu\ncertsync_sigd_lookups_total{kind=\"failed\"} %llu\n"
+		"certsync_sigd_lookups_total{kind=\"refused_busy\"} %llu\n",
 		(unsigned long long)s->lookups, (unsigned long long)s->lookups_joined,
-		(unsigned long long)s->lookups_found, (unsigned long long)s->lookups_failed);
+		(unsigned long long)s->lookups_found, (unsigned long long)s->lookups_failed,
+		(unsigned long long)s->lookups_refused);
 	putf(b, "# HELP certsync_sigd_peer_fetches_total Certificate requests to each peer, by result.\n"
 		"# TYPE certsync_sigd_peer_fetches_total counter\n");
 	for (size_t i = 0; i < s->npeers; i++) {
@@ -657,7 +690,10 @@ void cs_sigd_free(cs_sigd *s)
 	if (s == NULL)
 		return;
 	cs__sigd_fetcher_stop(s->fetcher);
-	/* requests still waiting go with the server (it closes their connections) */
+	/* the server closes the connections of requests still waiting (their
+	 * jobs learn it through job_closed), then the jobs go */
+	cs_httpd_free(s->httpd);
+	s->httpd = NULL;
 	for (struct cs__sigd_lookup *l = s->inflight, *next; l != NULL; l = next) {
 		next = l->next;
 		for (struct cs__sigd_waiter *w = l->waiters, *wn; w != NULL; w = wn) {
@@ -668,7 +704,6 @@ void cs_sigd_free(cs_sigd *s)
 		}
 		free(l);
 	}
-	cs_httpd_free(s->httpd);
 	cs__sigd_store_close(&s->store);
 	for (struct cs__sigd_neg *n = s->neg, *next; n != NULL; n = next) {
 		next = n->next;

@@ -334,6 +334,13 @@ static int coin_check(struct cs__wl_coin *c)
 		if (l->amount + l->change != value)
 			return cs_error_set(CS_EMALFORMED, "coin: link %zu moves %llu of a branch of %llu", i + 1,
 				(unsigned long long)(l->amount + l->change), (unsigned long long)value);
+		if (l->counter == 0) { /* a renewal names the branch it renews */
+			uint8_t st[CS__WL_ID_LEN], want[CS__WL_ID_LEN];
+			cs__wl_state_id(st, l->prev, l->side);
+			cs__wl_renew_id(want, st);
+			if (memcmp(want, l->transfer, CS__WL_ID_LEN) != 0)
+				return cs_error_set(CS_EMALFORMED, "coin: renewal link %zu names another branch", i + 1);
+		}
 	}
 	branch(&value, &holder, c, c->n, c->side);
 	if (c->side > 1 || value == 0)

@@ -20,6 +20,7 @@
 #define CS__WL_LINKS_MAX 64       /* links in one coin */
 #define CS__WL_COINS_MAX 64       /* coins in one transfer */
 #define CS__WL_CERTS_MAX 64       /* certificates in one message */
+#define CS__WL_SYNC_CERTS_MAX 4096 /* certificates in one sync answer */
 #define CS__WL_COIN_MAX (CS__WL_LINKS_MAX * 1024 + 4096)
 /* A coin with this many links is renewed at the next sync: its holder signs
  * it over to itself (a renewal link) and the hub issues a fresh voucher. */

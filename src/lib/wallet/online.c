@@ -282,8 +282,8 @@ static int b64_rows(json_t **out, uint64_t *n, int64_t *max_id, cs_store *db, co
 /* Certificates an answer carries, for checking the coins it brings. */
 struct answer_certs {
 	cs_wallet *w;
-	cs_cert *c[CS__WL_CERTS_MAX];
-	char id[CS__WL_CERTS_MAX][CS_DEVICE_ID_SIZE];
+	cs_cert **c;
+	char (*id)[CS_DEVICE_ID_SIZE];
 	size_t n;
 };
 
@@ -296,7 +296,7 @@ static const cs_cert *answer_cert(void *ud, const char *device)
 	return cs__wl_cert_lookup(ac->w, device);
 }
 
-static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t max_out)
+static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t max_out, uint64_t counter0)
 {
 	struct answer_certs ac = {.w = w};
 	json_t *missing = json_object_get(resp, "missing"), *drop = json_object_get(resp, "drop");
@@ -307,8 +307,13 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 	int r, refusal;
 
 	if (!json_is_array(missing) || !json_is_array(drop) || !json_is_array(certs) ||
-	    json_array_size(certs) > CS__WL_CERTS_MAX)
+	    json_array_size(certs) > CS__WL_SYNC_CERTS_MAX)
 		return cs_error_set(CS_EMALFORMED, "the hub's sync answer is incomplete");
+	if ((ac.c = calloc(json_array_size(certs) + 1, sizeof(*ac.c))) == NULL ||
+	    (ac.id = calloc(json_array_size(certs) + 1, sizeof(*ac.id))) == NULL) {
+		free(ac.c);
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	}
 	if ((r = cs_store_begin(w->db)) < 0)
 		return r;
 	if ((r = take_identity(w, resp)) < 0)
@@ -320,6 +325,8 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 		if (t == NULL || (r = cs_base64_decode(&der, &dl, t, 4 * CS__WL_CERT_MAX)) < 0 ||
 		    (r = cs_cert_from_der(&ac.c[ac.n], der, dl)) < 0 ||
 		    (r = cs_cert_san_device_id(ac.id[ac.n], ac.c[ac.n])) < 0 ||
+		    /* kept and passed on with coins later: the hub CA's, or nothing */
+		    (r = cs_cert_verify(ac.c[ac.n], w->ca, NULL, cs_cert_not_before(ac.c[ac.n]) + 1)) < 0 ||
 		    (r = cs__wl_cert_store(w, ac.id[ac.n], der, dl)) < 0) {
 			free(der);
 			if (ac.c[ac.n] != NULL)
@@ -394,8 +401,9 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 			goto done;
 	}
 	if ((r = cs_store_run(NULL, w->db, "DELETE FROM outbox WHERE id <= ?", "i", max_out)) < 0 ||
-	    (r = cs_store_run(NULL, w->db, "UPDATE wallet SET since_sync = 0, last_sync = ? WHERE id = 1", "i",
-		     cs_clock_now())) < 0 ||
+	    /* transfers paid while this sync was under way still count */
+	    (r = cs_store_run(NULL, w->db, "UPDATE wallet SET since_sync = MAX(0, counter - ?), last_sync = ? "
+		     "WHERE id = 1", "ii", (int64_t)counter0, cs_clock_now())) < 0 ||
 	    (r = cs_store_commit(w->db)) < 0)
 		goto done;
 	r = CS_OK;
@@ -405,6 +413,8 @@ done:
 	cs__wl_coin_clear(&c);
 	for (size_t k = 0; k < ac.n; k++)
 		cs_cert_free(ac.c[k]);
+	free(ac.c);
+	free(ac.id);
 	return r;
 }
 
@@ -430,6 +440,10 @@ static int renew_long_coins(cs_wallet *w)
 		if ((r = cs__wl_coin_decode(&c, p, len)) < 0)
 			break;
 		cs__wl_renew_id(transfer, c.state);
+		if (c.n >= CS__WL_LINKS_MAX) { /* no room (received before receivers checked): kept as is */
+			cs__wl_coin_clear(&c);
+			continue;
+		}
 		if ((r = cs__wl_link_make(&l, &c, w->key, w->device, w->device, c.value, 0, cs_clock_now_ms(),
 			     transfer)) < 0)
 			break;
@@ -457,12 +471,13 @@ int cs_wallet_sync(cs_wallet_online *res, const char *data_dir)
 {
 	struct online o;
 	json_t *held = NULL, *paid = NULL, *resp = NULL;
-	uint64_t nheld = 0, npaid = 0;
+	uint64_t nheld = 0, npaid = 0, counter0 = 0;
 	int64_t max_out = 0;
 	int status, r;
 
 	memset(res, 0, sizeof(*res));
 	if ((r = online_open(&o, data_dir)) < 0 || (r = renew_long_coins(o.w)) < 0 ||
+	    (r = cs__wl_load_row(o.w)) < 0 || ((counter0 = o.w->counter), 0) ||
 	    (r = b64_rows(&held, &nheld, NULL, o.w->db, "SELECT coin FROM coins ORDER BY state")) < 0 ||
 	    (r = b64_rows(&paid, &npaid, &max_out, o.w->db, "SELECT coin, id FROM outbox ORDER BY id")) < 0)
 		goto done;
@@ -475,7 +490,7 @@ int cs_wallet_sync(cs_wallet_online *res, const char *data_dir)
 		r = cs_error_set(CS_ENET, "the hub answered %d", status);
 		goto done;
 	}
-	if ((r = apply_sync(res, o.w, resp, max_out)) < 0 ||
+	if ((r = apply_sync(res, o.w, resp, max_out, counter0)) < 0 ||
 	    (r = cs__wl_balance(o.w, &res->wallet_balance, NULL)) < 0)
 		goto done;
 	res->uploaded = nheld + npaid;

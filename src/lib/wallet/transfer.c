@@ -25,6 +25,26 @@
 
 static const uint8_t zero_id[CS__WL_ID_LEN];
 
+/* Each handler runs inside one IMMEDIATE transaction taken before it reads
+ * the wallet's state (cs_wallet_pay_handle, cs_wallet_receive_handle): two
+ * processes handed the same message take turns, and the second finds it
+ * handled. The steps' own begin/commit are then part of that transaction. */
+static int tx_begin(cs_wallet *w)
+{
+	return w->outer_tx ? CS_OK : cs_store_begin(w->db);
+}
+
+static int tx_commit(cs_wallet *w)
+{
+	return w->outer_tx ? CS_OK : cs_store_commit(w->db);
+}
+
+static void tx_rollback(cs_wallet *w)
+{
+	if (!w->outer_tx)
+		cs_store_rollback(w->db);
+}
+
 static int refuse(int *refusal, int why, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int refuse(int *refusal, int why, const char *fmt, ...)
 {
@@ -152,15 +172,15 @@ static int pay_init(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_w
 	cs_sha256(d_answer, ans.data, ans.len);
 	/* an executed transfer waiting for complete stays unconfirmed: its
 	 * value left with the execute answer and is settled at the next sync */
-	if ((r = cs_store_begin(w->db)) < 0)
+	if ((r = tx_begin(w)) < 0)
 		goto fail;
 	if ((r = cs_store_run(NULL, w->db, "UPDATE payer SET state = 'initiated', amount = ?, d_init = ?, "
 		"d_answer = ?, random = ?, d_execute = NULL, d_exec_answer = NULL, key = NULL, peer = NULL, "
 		"peer_name = NULL, history = NULL WHERE id = 1", "ibbb", (int64_t)m->amount,
 		(const void *)m->digest, (size_t)CS__WL_ID_LEN, (const void *)d_answer, (size_t)CS__WL_ID_LEN,
 		(const void *)random, sizeof(random))) < 0 ||
-	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = cs_store_commit(w->db)) < 0) {
-		cs_store_rollback(w->db);
+	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = tx_commit(w)) < 0) {
+		tx_rollback(w);
 		goto fail;
 	}
 	cs_wipe(random, sizeof(random));
@@ -179,11 +199,12 @@ static int pick_coins(struct cs__wl_coin **out, size_t *n, cs_wallet *w, uint64_
 	struct cs__wl_coin *coins = NULL;
 	uint64_t sum = 0;
 	cs_stmt *q = NULL;
-	int r = cs_store_prepare(&q, w->db, "SELECT coin FROM coins WHERE renewing = 0 AND links < ? "
+	/* a coin paid on must keep room for the payee's renewal link */
+	int r = cs_store_prepare(&q, w->db, "SELECT coin FROM coins WHERE renewing = 0 AND links <= ? "
 		"ORDER BY value DESC, state");
 
 	*n = 0;
-	if (r < 0 || (r = cs_stmt_bind_int64(q, 1, CS__WL_LINKS_MAX)) < 0) {
+	if (r < 0 || (r = cs_stmt_bind_int64(q, 1, CS__WL_LINKS_MAX - 2)) < 0) {
 		cs_stmt_free(q);
 		return r;
 	}
@@ -297,7 +318,7 @@ static int pay_execute(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, c
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((r = cs_store_begin(w->db)) < 0)
+	if ((r = tx_begin(w)) < 0)
 		goto done;
 	in_tx = 1;
 	uint64_t counter = w->counter + 1, left = p.amount;
@@ -326,6 +347,8 @@ static int pay_execute(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, c
 				goto done;
 		if ((r = cs_store_run(NULL, w->db, "DELETE FROM coins WHERE state = ?", "b",
 			     (const void *)coins[i].state, (size_t)CS__WL_ID_LEN)) < 0 ||
+		    (cs_store_changes(w->db) != 1 &&
+		     (r = cs_error_set(CS_ECONFLICT, "a voucher being paid left the wallet meanwhile")) < 0) ||
 		    (r = cs_store_run(NULL, w->db, "INSERT INTO outbox (coin) VALUES (?)", "b",
 			     (const void *)cs_buf_ptr(outc[nout]), cs_buf_len(outc[nout]))) < 0)
 			goto done;
@@ -349,7 +372,7 @@ static int pay_execute(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, c
 		     (const void *)m->digest, (size_t)CS__WL_ID_LEN, (const void *)d_ans, (size_t)CS__WL_ID_LEN,
 		     (const void *)key, sizeof(key), m->device, m->name, hist)) < 0 ||
 	    (r = cs__wl_cert_store(w, m->device, m->cert, m->cert_len)) < 0 ||
-	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = cs_store_commit(w->db)) < 0)
+	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = tx_commit(w)) < 0)
 		goto done;
 	in_tx = 0;
 	w->counter = counter;
@@ -363,7 +386,7 @@ static int pay_execute(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, c
 	step->stage = "paid";
 done:
 	if (in_tx)
-		cs_store_rollback(w->db);
+		tx_rollback(w);
 	cs_wallet_msg_free(&ans);
 	cs__wl_coin_clear(&payee_coin);
 	cs__wl_coin_clear(&change_coin);
@@ -411,13 +434,13 @@ static int pay_complete(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, 
 	cs__wl_mac(mac, p.key, "certsync-wallet-complete-answer", m->digest, CS__WL_ID_LEN);
 	if ((r = cs__wl_enc_mac_msg(&ans, CS__WL_COMPLETE_ANSWER, m->digest, mac)) < 0)
 		goto done;
-	if ((r = cs_store_begin(w->db)) < 0)
+	if ((r = tx_begin(w)) < 0)
 		goto done;
 	if ((r = cs_store_run(NULL, w->db, "UPDATE history SET state = 'completed' WHERE id = ?", "i",
 		     p.history)) < 0 ||
 	    (r = cs_store_run(NULL, w->db, "UPDATE payer SET state = 'idle', key = NULL WHERE id = 1", "")) < 0 ||
-	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = cs_store_commit(w->db)) < 0) {
-		cs_store_rollback(w->db);
+	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = tx_commit(w)) < 0) {
+		tx_rollback(w);
 		goto done;
 	}
 	*out = ans;
@@ -433,15 +456,35 @@ done:
 	return r;
 }
 
+static int pay_step(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
+	const uint8_t *in, size_t in_len, int64_t now);
+
 int cs_wallet_pay_handle(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
 	const uint8_t *in, size_t in_len, int64_t now)
 {
-	struct cs__wl_msg m;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	memset(step, 0, sizeof(*step));
 	*refusal = CS_WR_NONE;
+	if ((r = cs_store_begin(w->db)) < 0)
+		return r;
+	w->outer_tx = 1;
+	r = pay_step(out, refusal, step, w, in, in_len, now);
+	w->outer_tx = 0;
+	if (r == 0 && (r = cs_store_commit(w->db)) < 0)
+		cs_wallet_msg_free(out);
+	if (r < 0)
+		cs_store_rollback(w->db);
+	return r;
+}
+
+static int pay_step(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
+	const uint8_t *in, size_t in_len, int64_t now)
+{
+	struct cs__wl_msg m;
+	int r;
+
 	if ((r = cs__wl_load_row(w)) < 0)
 		return r;
 	if ((r = decode(&m, refusal, in, in_len)) < 0)
@@ -541,15 +584,15 @@ int cs_wallet_receive_start(cs_wallet_msg *out, int *refusal, cs_wallet *w, uint
 		return r;
 	uint8_t d[CS__WL_ID_LEN];
 	cs_sha256(d, out->data, out->len);
-	if ((r = cs_store_begin(w->db)) < 0)
+	if ((r = tx_begin(w)) < 0)
 		goto fail;
 	if ((r = cs_store_run(NULL, w->db, "UPDATE receiver SET state = 'init-sent', amount = ?, d_init = ?, "
 		"d_last = ?, d_answer = NULL, d_execute = NULL, d_exec_answer = NULL, random_payer = NULL, "
 		"random = NULL, factor = NULL, peer = NULL, peer_name = NULL, peer_cert = NULL, key = NULL, "
 		"last_msg = ?, history = NULL WHERE id = 1", "ibbb", (int64_t)amount, (const void *)d,
 		(size_t)CS__WL_ID_LEN, (const void *)d, (size_t)CS__WL_ID_LEN, (const void *)out->data,
-		out->len)) < 0 || (r = cs_store_commit(w->db)) < 0) {
-		cs_store_rollback(w->db);
+		out->len)) < 0 || (r = tx_commit(w)) < 0) {
+		tx_rollback(w);
 		goto fail;
 	}
 	return CS_OK;
@@ -598,7 +641,7 @@ static int recv_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, c
 		goto done;
 	uint8_t d[CS__WL_ID_LEN];
 	cs_sha256(d, out->data, out->len);
-	if ((r = cs_store_begin(w->db)) < 0)
+	if ((r = tx_begin(w)) < 0)
 		goto done;
 	if ((r = cs_store_run(NULL, w->db, "UPDATE receiver SET state = 'execute-sent', d_answer = ?, "
 		     "d_execute = ?, d_last = ?, random_payer = ?, random = ?, factor = ?, peer = ?, "
@@ -608,8 +651,8 @@ static int recv_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, c
 		     (const void *)random, sizeof(random), (const void *)factor, sizeof(factor), m->device,
 		     m->name, (const void *)m->cert, m->cert_len, (const void *)out->data, out->len)) < 0 ||
 	    (r = cs__wl_cert_store(w, m->device, m->cert, m->cert_len)) < 0 ||
-	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = cs_store_commit(w->db)) < 0) {
-		cs_store_rollback(w->db);
+	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = tx_commit(w)) < 0) {
+		tx_rollback(w);
 		goto done;
 	}
 	step->amount = rr->amount;
@@ -704,6 +747,12 @@ static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *st
 			ncoins++;
 			goto done;
 		}
+		if (c->n >= CS__WL_LINKS_MAX) {
+			r = refuse(refusal, CS_WR_VOUCHER_VALUE, "voucher %zu carries %zu links: no room left to "
+				"renew it", ncoins + 1, c->n);
+			ncoins++;
+			goto done;
+		}
 		const struct cs__wl_link *l = c->n ? &c->links[c->n - 1] : NULL;
 		if (l == NULL || c->side != 0 || strcmp(l->payee, w->device) != 0 ||
 		    strcmp(l->payer, rr->peer) != 0 || memcmp(l->transfer, transfer, CS__WL_ID_LEN) != 0 ||
@@ -719,10 +768,10 @@ static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *st
 				ncoins++;
 				goto done;
 			}
-		if ((r = cs_store_run(NULL, w->db, "SELECT 1 FROM coins WHERE state = ?", "b",
+		if ((r = cs_store_run(NULL, w->db, "SELECT 1 FROM held_ever WHERE state = ?", "b",
 			     (const void *)c->state, (size_t)CS__WL_ID_LEN)) != 0) {
 			if (r > 0)
-				r = refuse(refusal, CS_WR_REPLAYED, "voucher %zu is held here already", ncoins + 1);
+				r = refuse(refusal, CS_WR_REPLAYED, "voucher %zu was held here before", ncoins + 1);
 			ncoins++;
 			goto done;
 		}
@@ -738,7 +787,7 @@ static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *st
 		goto done;
 	uint8_t d[CS__WL_ID_LEN];
 	cs_sha256(d, out->data, out->len);
-	if ((r = cs_store_begin(w->db)) < 0)
+	if ((r = tx_begin(w)) < 0)
 		goto done;
 	for (size_t i = 0; i < ncoins && r == 0; i++)
 		r = cs__wl_coin_store(w, &coins[i]);
@@ -756,8 +805,8 @@ static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *st
 		     "d_last = ?, key = ?, last_msg = ?, history = ? WHERE id = 1", "bbbbi",
 		     (const void *)m->digest, (size_t)CS__WL_ID_LEN, (const void *)d, (size_t)CS__WL_ID_LEN,
 		     (const void *)key, sizeof(key), (const void *)out->data, out->len, hist)) < 0 ||
-	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = cs_store_commit(w->db)) < 0) {
-		cs_store_rollback(w->db);
+	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = tx_commit(w)) < 0) {
+		tx_rollback(w);
 		goto done;
 	}
 	step->amount = rr->amount;
@@ -786,14 +835,14 @@ static int recv_complete_answer(int *refusal, cs_wallet_step *step, cs_wallet *w
 	if (!cs_memeq(mac, m->mac, sizeof(mac)))
 		return refuse(refusal, CS_WR_MAC, "the payer's acknowledgement does not verify under the "
 			"session key");
-	if ((r = cs_store_begin(w->db)) < 0)
+	if ((r = tx_begin(w)) < 0)
 		return r;
 	if ((r = cs_store_run(NULL, w->db, "UPDATE history SET state = 'confirmed' WHERE id = ?", "i",
 		     rr->history)) < 0 ||
 	    (r = cs_store_run(NULL, w->db, "UPDATE receiver SET state = 'idle', key = NULL, last_msg = NULL "
 		     "WHERE id = 1", "")) < 0 ||
-	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = cs_store_commit(w->db)) < 0) {
-		cs_store_rollback(w->db);
+	    (r = cs__wl_seen_add(w, m->digest)) < 0 || (r = tx_commit(w)) < 0) {
+		tx_rollback(w);
 		return r;
 	}
 	step->done = 1;
@@ -817,16 +866,40 @@ static int recv_error(int *refusal, cs_wallet *w, const struct receiver_row *rr,
 	return refuse(refusal, CS_WR_PEER, "the payer refused (%s): %s", m->code, m->text);
 }
 
+static int receive_step(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
+	const uint8_t *in, size_t in_len, int64_t now);
+
 int cs_wallet_receive_handle(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
+	const uint8_t *in, size_t in_len, int64_t now)
+{
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	memset(step, 0, sizeof(*step));
+	*refusal = CS_WR_NONE;
+	if ((r = cs_store_begin(w->db)) < 0)
+		return r;
+	w->outer_tx = 1;
+	r = receive_step(out, refusal, step, w, in, in_len, now);
+	w->outer_tx = 0;
+	/* the payer's refusal ends the transfer here: that change is kept */
+	if ((r == 0 || *refusal == CS_WR_PEER) && cs_store_commit(w->db) < 0) {
+		cs_wallet_msg_free(out);
+		r = cs_error_code() < 0 ? cs_error_code() : CS_EDB;
+		*refusal = CS_WR_NONE;
+	}
+	if (r < 0)
+		cs_store_rollback(w->db);
+	return r;
+}
+
+static int receive_step(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
 	const uint8_t *in, size_t in_len, int64_t now)
 {
 	struct receiver_row rr;
 	struct cs__wl_msg m;
 	int r;
 
-	memset(out, 0, sizeof(*out));
-	memset(step, 0, sizeof(*step));
-	*refusal = CS_WR_NONE;
 	if ((r = cs__wl_load_row(w)) < 0 || (r = decode(&m, refusal, in, in_len)) < 0)
 		return r;
 	if (m.type == CS__WL_INIT || m.type == CS__WL_EXECUTE || m.type == CS__WL_COMPLETE)

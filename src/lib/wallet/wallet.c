@@ -50,7 +50,10 @@ static const char *const schema[] = {
 	"  amount INTEGER NOT NULL DEFAULT 0, d_init BLOB, d_answer BLOB, d_execute BLOB,"
 	"  d_exec_answer BLOB, d_last BLOB, random_payer BLOB, random BLOB, factor BLOB,"
 	"  peer TEXT, peer_name TEXT, peer_cert BLOB, key BLOB, last_msg BLOB, history INTEGER);"
-	"INSERT INTO receiver (id, state) VALUES (1, 'idle');",
+	"INSERT INTO receiver (id, state) VALUES (1, 'idle');"
+	/* every branch ever held: a branch enters a wallet once, so a repeated
+	 * load answer or a late execute answer cannot add value again */
+	"CREATE TABLE held_ever (state BLOB PRIMARY KEY);",
 };
 
 static const char *const refusal_names[CS_WR_COUNT] = {
@@ -172,7 +175,7 @@ int cs__wl_spendable(cs_wallet *w, uint64_t *balance)
 {
 	cs_stmt *q = NULL;
 	int r = cs_store_run(&q, w->db, "SELECT COALESCE(SUM(value), 0) FROM coins WHERE renewing = 0 AND "
-		"links < ?", "i", (int64_t)CS__WL_LINKS_MAX);
+		"links <= ?", "i", (int64_t)CS__WL_LINKS_MAX - 2);
 	if (r < 0)
 		return r;
 	*balance = (uint64_t)cs_stmt_int64(q, 0);
@@ -274,9 +277,16 @@ int cs__wl_set_identity(cs_wallet *w, const uint8_t *ca, size_t ca_len, const ui
 
 int cs__wl_coin_store(cs_wallet *w, const struct cs__wl_coin *c)
 {
-	cs_buf *b = cs_buf_new(CS__WL_COIN_MAX);
-	int r;
-	if (b == NULL)
+	cs_buf *b = NULL;
+	/* first the record of every branch ever held: one that was here
+	 * before is refused before anything is written */
+	int r = cs_store_run(NULL, w->db, "INSERT INTO held_ever (state) VALUES (?)", "b",
+		(const void *)c->state, (size_t)CS__WL_ID_LEN);
+	if (r == CS_ECONFLICT)
+		return cs_error_set(CS_EEXISTS, "this voucher was held here before");
+	if (r < 0)
+		return r;
+	if ((b = cs_buf_new(CS__WL_COIN_MAX)) == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	if ((r = cs__wl_coin_encode(b, c)) == 0)
 		r = cs_store_run(NULL, w->db, "INSERT INTO coins (state, value, coin, added, links, renewing) "

@@ -20,6 +20,7 @@ struct cs_wallet {
 	uint8_t *cert_der;
 	size_t cert_der_len;
 	uint64_t counter, since_sync, max_amount, max_transfers;
+	int outer_tx;   /* a handler's transaction is open (transfer.c) */
 	/* certificates looked up, kept until close */
 	struct cs__wl_cached { char device[CS_DEVICE_ID_SIZE]; cs_cert *cert; } *certs;
 	size_t ncerts;
@@ -30,7 +31,7 @@ int cs__wl_load_row(cs_wallet *w);
 /* The balance: the sum of the coins held, and their number. */
 int cs__wl_balance(cs_wallet *w, uint64_t *balance, uint64_t *count);
 /* What can be paid now: the coins held, less those being renewed and those
- * whose chain is full (they wait for the next sync). */
+ * with more than CS__WL_LINKS_MAX - 2 links (renewed at the next sync). */
 int cs__wl_spendable(cs_wallet *w, uint64_t *balance);
 /* The certificate of a device this wallet has met (cached; borrowed until
  * the wallet closes), or its own. NULL when unknown. */
@@ -48,7 +49,8 @@ int cs__wl_history_add(cs_wallet *w, int64_t *id, const char *kind, const char *
  * Reloads the wallet row. */
 int cs__wl_set_identity(cs_wallet *w, const uint8_t *ca, size_t ca_len, const uint8_t *cert,
 	size_t cert_len, const char *account, uint64_t max_amount, uint64_t max_transfers);
-/* Store a coin as held (CS_EEXISTS when its branch is held already). */
+/* Store a coin as held (CS_EEXISTS when its branch is held now or was
+ * held before: a branch enters a wallet once). */
 int cs__wl_coin_store(cs_wallet *w, const struct cs__wl_coin *c);
 
 #endif
