@@ -1,5 +1,6 @@
 /* Command-line plumbing (cli.h). */
 #include <stdarg.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -266,4 +267,27 @@ void cli_phases_finish(struct cli_phases *p)
 	if (p->phase != NULL)
 		cli_progress_finish(&p->bar);
 	p->phase = NULL;
+}
+
+int cli_parse_args(int argc, char **argv, struct cli_option *opts, const char *usage,
+	const char *summary, int *npos, int want_pos)
+{
+	int n = 0, r = cli_parse(argc, argv, opts, usage, summary, &n);
+	if (npos != NULL)
+		*npos = n;
+	if (r)
+		return r > 0 ? 0 : 2;
+	if (want_pos >= 0 && n != want_pos)
+		return cli_usage_error("usage: %s", usage);
+	return -1;
+}
+
+uint64_t cli_count(const char *s, uint64_t max)
+{
+	char *end = NULL;
+	if (s == NULL || *s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	return errno || *end || v > max ? 0 : (uint64_t)v;
 }

@@ -36,6 +36,20 @@ struct cli_command {
 int cli_parse(int argc, char **argv, struct cli_option *opts, const char *usage,
 	const char *summary, int *npos);
 
+/* The entry that ends an option table. */
+#define CLI_OPTIONS_END {NULL, 0, NULL, NULL, NULL, NULL, 0}
+
+/* cli_parse for a command: returns -1 to go on, else the exit status (0
+ * after --help, 2 on a usage error). When want_pos >= 0 the command takes
+ * exactly that many positional arguments; npos (may be NULL) gets their
+ * number. */
+int cli_parse_args(int argc, char **argv, struct cli_option *opts, const char *usage,
+	const char *summary, int *npos, int want_pos);
+
+/* A decimal number in 1..max (digits only), or 0 when s is NULL, malformed
+ * or out of range. */
+uint64_t cli_count(const char *s, uint64_t max);
+
 /* The value of the named option (NULL when absent and without default). */
 const char *cli_get(const struct cli_option *opts, const char *name);
 /* 1 when the named flag was given. */

@@ -12,6 +12,9 @@
 	{"hub", 0, "URL", "hub URL (default: https:// + hub.json's public_address)", NULL, NULL, 0}, \
 	{"json", 0, NULL, "print the API's JSON", NULL, NULL, 0}
 
+/* The --data option of the commands that work on the data directory itself. */
+#define HUB_DATA_OPTION {"data", 'd', "DIR", "hub data directory", NULL, NULL, 0}
+
 /* The data directory named by --data, or the default; malloc'd. */
 char *hub_data_dir(const struct cli_option *opts);
 

@@ -16,20 +16,6 @@
 #include "cli.h"
 #include "cmd_hub.h"
 
-#define OPTIONS_END {NULL, 0, NULL, NULL, NULL, NULL, 0}
-#define DATA_OPTION {"data", 'd', "DIR", "hub data directory", NULL, NULL, 0}
-
-/* Parse the command line; returns -1 to continue, else the exit status. */
-static int parse(int argc, char **argv, struct cli_option *opts, const char *usage,
-	const char *summary, int want_pos)
-{
-	int npos, r = cli_parse(argc, argv, opts, usage, summary, &npos);
-	if (r)
-		return r > 0 ? 0 : 2;
-	if (npos != want_pos)
-		return cli_usage_error("usage: %s", usage);
-	return -1;
-}
 
 /* A decimal option within [min, max]; -1 when malformed or out of range. */
 static long long ranged(const char *s, long long min, long long max)
@@ -47,21 +33,21 @@ static int account_add(int argc, char **argv)
 	snprintf(t_def, sizeof(t_def), "%d", CS_ACCT_KDF_T_DEFAULT);
 	snprintf(m_def, sizeof(m_def), "%d", CS_ACCT_KDF_M_DEFAULT);
 	struct cli_option opts[] = {
-		DATA_OPTION,
+		HUB_DATA_OPTION,
 		{"password-file", 0, "FILE", "read the password from FILE ('-': standard input) "
 			"instead of asking twice on the terminal", NULL, NULL, 0},
 		{"kdf-time", 0, "T", "argon2id passes (1-16)", t_def, NULL, 0},
 		{"kdf-memory", 0, "KIB", "argon2id memory in KiB (8-2097152); each login costs the "
 			"device this much", m_def, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts,
+	int rc = cli_parse_args(argc, argv, opts,
 		"certsync hub account add NAME [--data DIR] [--password-file FILE|-] [--kdf-time T] "
 		"[--kdf-memory KIB]",
 		"Add a sync account. NAME is 1-64 of a-z A-Z 0-9 . _ @ -; the password needs at least "
 		"12 characters. The hub keeps a random salt, the argon2id cost and the SCRAM verifier "
 		"derived from the password (computed here, with argon2id), never the password. Works "
-		"while the hub is running.", 1);
+		"while the hub is running.", NULL, 1);
 	if (rc >= 0)
 		return rc;
 	const char *name = argv[1];
@@ -126,13 +112,13 @@ static int list_one(void *ud, const struct cs_hub_account_info *a)
 static int account_list(int argc, char **argv)
 {
 	struct cli_option opts[] = {
-		DATA_OPTION,
+		HUB_DATA_OPTION,
 		{"json", 0, NULL, "print JSON", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts, "certsync hub account list [--data DIR] [--json]",
+	int rc = cli_parse_args(argc, argv, opts, "certsync hub account list [--data DIR] [--json]",
 		"List the sync accounts: status, argon2id cost, creation time, and the live records "
-		"and payload bytes each holds.", 0);
+		"and payload bytes each holds.", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	rc = 0;
@@ -163,14 +149,14 @@ static int account_list(int argc, char **argv)
 
 static int set_disabled(int argc, char **argv, int disabled)
 {
-	struct cli_option opts[] = {DATA_OPTION, OPTIONS_END};
-	int rc = parse(argc, argv, opts,
+	struct cli_option opts[] = {HUB_DATA_OPTION, CLI_OPTIONS_END};
+	int rc = cli_parse_args(argc, argv, opts,
 		disabled ? "certsync hub account disable NAME [--data DIR]"
 			 : "certsync hub account enable NAME [--data DIR]",
 		disabled ? "Disable a sync account: it can no longer log in, and every call with a "
 			   "token it already holds is refused (403 account_disabled). Its records are "
 			   "kept. Works while the hub is running."
-			 : "Enable a disabled sync account again.", 1);
+			 : "Enable a disabled sync account again.", NULL, 1);
 	if (rc >= 0)
 		return rc;
 	rc = 0;

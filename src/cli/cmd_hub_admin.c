@@ -21,7 +21,6 @@
 #define FILE_MAX (64u << 10)
 #define WATCH_INTERVAL_US 500000
 
-#define OPTIONS_END {NULL, 0, NULL, NULL, NULL, NULL, 0}
 
 /* ---- client plumbing ---- */
 
@@ -215,18 +214,6 @@ static void table_print_or(struct table *t, const char *none)
 	}
 }
 
-/* Parse the command line; returns -1 to continue, else the exit status. */
-static int parse(int argc, char **argv, struct cli_option *opts, const char *usage,
-	const char *summary, int *npos, int want_pos)
-{
-	int r = cli_parse(argc, argv, opts, usage, summary, npos);
-	if (r)
-		return r > 0 ? 0 : 2;
-	if (want_pos >= 0 && *npos != want_pos)
-		return cli_usage_error("usage: %s", usage);
-	return -1;
-}
-
 /* ---- hub token ---- */
 
 static int token_create(int argc, char **argv)
@@ -235,9 +222,9 @@ static int token_create(int argc, char **argv)
 		HUB_CLIENT_OPTIONS,
 		{"uses", 'u', "N", "how many devices may enroll with it", "1", NULL, 0},
 		{"ttl", 't', "SECONDS", "how long it stays valid", "86400", NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts, "certsync hub token create [--uses N] [--ttl S]",
+	int npos, rc = cli_parse_args(argc, argv, opts, "certsync hub token create [--uses N] [--ttl S]",
 		"Create an enrollment token; give it to 'certsync device enroll'. It carries the "
 		"hub's address and CA fingerprint, and a secret.", &npos, 0);
 	if (rc >= 0)
@@ -276,8 +263,8 @@ int hub_cmd_token(int argc, char **argv)
 
 static int device_list(int argc, char **argv)
 {
-	struct cli_option opts[] = {HUB_CLIENT_OPTIONS, OPTIONS_END};
-	int npos, rc = parse(argc, argv, opts, "certsync hub device list [--json]",
+	struct cli_option opts[] = {HUB_CLIENT_OPTIONS, CLI_OPTIONS_END};
+	int npos, rc = cli_parse_args(argc, argv, opts, "certsync hub device list [--json]",
 		"List the registered devices.", &npos, 0);
 	if (rc >= 0)
 		return rc;
@@ -340,9 +327,9 @@ static int device_add(int argc, char **argv)
 			NULL, NULL, 0},
 		{"address", 'a', "HOST:PORT", "where the device can be reached", NULL, NULL, 0},
 		{"out", 'o', "FILE", "write the issued certificate here (with --csr)", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts,
+	int npos, rc = cli_parse_args(argc, argv, opts,
 		"certsync hub device add --name N (--cert FILE|--csr FILE) [--address A]",
 		"Register a device from its certificate or certificate request (registration way 2). "
 		"Prints the device ID; with --csr also the issued certificate (or writes it to --out).",
@@ -399,9 +386,9 @@ static int device_discover(int argc, char **argv)
 		HUB_CLIENT_OPTIONS,
 		{"yes", 'y', "FINGERPRINT", "confirm without asking, if the fingerprint is this",
 			NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts, "certsync hub device discover ADDRESS [--yes FINGERPRINT]",
+	int npos, rc = cli_parse_args(argc, argv, opts, "certsync hub device discover ADDRESS [--yes FINGERPRINT]",
 		"Ask the device listening at ADDRESS ('certsync device listen') for its signed "
 		"information (registration way 3). Compare the fingerprint with the one the device "
 		"shows; once confirmed, the hub issues and delivers its certificate.", &npos, 1);
@@ -466,8 +453,8 @@ done:
 
 static int device_revoke(int argc, char **argv)
 {
-	struct cli_option opts[] = {HUB_CLIENT_OPTIONS, OPTIONS_END};
-	int npos, rc = parse(argc, argv, opts, "certsync hub device revoke ID",
+	struct cli_option opts[] = {HUB_CLIENT_OPTIONS, CLI_OPTIONS_END};
+	int npos, rc = cli_parse_args(argc, argv, opts, "certsync hub device revoke ID",
 		"Revoke a device: its certificate is listed in the CRL, the hub refuses it, and its "
 		"unfinished jobs fail.", &npos, 1);
 	if (rc >= 0)
@@ -620,9 +607,9 @@ static int hub_sync(int argc, char **argv)
 		{"all", 0, NULL, "every other active device carrying the folder", NULL, NULL, 0},
 		{"wait", 'w', NULL, "follow the job until it ends; exit 1 if any destination failed",
 			NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts,
+	int npos, rc = cli_parse_args(argc, argv, opts,
 		"certsync hub sync --folder F --from A (--to B,C | --all) [--wait]",
 		"Start a sync job: the hub asks the source for the changes since each destination's "
 		"history and relays them. Prints the job id.", &npos, 0);
@@ -674,9 +661,9 @@ static int job_show(int argc, char **argv)
 		HUB_CLIENT_OPTIONS,
 		{"watch", 'w', NULL, "follow the job until it ends; exit 1 if any destination failed",
 			NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts, "certsync hub job show ID [--watch] [--json]",
+	int npos, rc = cli_parse_args(argc, argv, opts, "certsync hub job show ID [--watch] [--json]",
 		"Show a job and each destination's state and progress.", &npos, 1);
 	if (rc >= 0)
 		return rc;
@@ -705,9 +692,9 @@ static int job_list(int argc, char **argv)
 	struct cli_option opts[] = {
 		HUB_CLIENT_OPTIONS,
 		{"limit", 'n', "N", "how many of the latest jobs", "50", NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts, "certsync hub job list [--limit N] [--json]",
+	int npos, rc = cli_parse_args(argc, argv, opts, "certsync hub job list [--limit N] [--json]",
 		"List the latest jobs, newest first.", &npos, 0);
 	if (rc >= 0)
 		return rc;

@@ -4,7 +4,6 @@
  * account commands they work on the data directory's database directly,
  * beside running hub processes.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,32 +15,17 @@
 #include "cli.h"
 #include "cmd_hub.h"
 
-#define OPTIONS_END {NULL, 0, NULL, NULL, NULL, NULL, 0}
-#define DATA_OPTION {"data", 'd', "DIR", "hub data directory", NULL, NULL, 0}
-
-static int parse(int argc, char **argv, struct cli_option *opts, const char *usage,
-	const char *summary, int want_pos)
-{
-	int npos, r = cli_parse(argc, argv, opts, usage, summary, &npos);
-	if (r)
-		return r > 0 ? 0 : 2;
-	if (npos != want_pos)
-		return cli_usage_error("usage: %s", usage);
-	return -1;
-}
 
 int hub_account_credit(int argc, char **argv)
 {
-	struct cli_option opts[] = {DATA_OPTION, OPTIONS_END};
-	int rc = parse(argc, argv, opts, "certsync hub account credit NAME AMOUNT [--data DIR]",
+	struct cli_option opts[] = {HUB_DATA_OPTION, CLI_OPTIONS_END};
+	int rc = cli_parse_args(argc, argv, opts, "certsync hub account credit NAME AMOUNT [--data DIR]",
 		"Add AMOUNT to the account's online balance. Its devices take value from it with "
-		"'certsync wallet load' and carry it offline as vouchers.", 2);
+		"'certsync wallet load' and carry it offline as vouchers.", NULL, 2);
 	if (rc >= 0)
 		return rc;
-	char *end = NULL;
-	errno = 0;
-	unsigned long long v = strtoull(argv[2], &end, 10);
-	if (argv[2][0] < '0' || argv[2][0] > '9' || errno || *end || v == 0 || v > CS_WALLET_AMOUNT_MAX)
+	unsigned long long v = cli_count(argv[2], CS_WALLET_AMOUNT_MAX);
+	if (v == 0)
 		return cli_usage_error("AMOUNT must be 1..%llu", (unsigned long long)CS_WALLET_AMOUNT_MAX);
 	char *dir = hub_data_dir(opts);
 	int64_t balance = 0;
@@ -68,6 +52,14 @@ static int report(json_t **out, const struct cli_option *opts)
 	return rc;
 }
 
+/* Print a JSON value as --json does (indented, keys in order). */
+static void print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	printf("%s\n", s ? s : "null");
+	free(s);
+}
+
 static long long ji(json_t *o, const char *k)
 {
 	return (long long)json_integer_value(json_object_get(o, k));
@@ -82,14 +74,14 @@ static const char *js(json_t *o, const char *k)
 static int wallet_ledger(int argc, char **argv)
 {
 	struct cli_option opts[] = {
-		DATA_OPTION,
+		HUB_DATA_OPTION,
 		{"json", 0, NULL, "print JSON", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts, "certsync hub wallet ledger [--data DIR] [--json]",
+	int rc = cli_parse_args(argc, argv, opts, "certsync hub wallet ledger [--data DIR] [--json]",
 		"Show the ledger: each account's online balance and credits, the value each device holds "
 		"according to every voucher and link uploaded so far, the double spends found, and the "
-		"conservation check (online balances plus the value held offline equal the credits).", 0);
+		"conservation check (online balances plus the value held offline equal the credits).", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	json_t *j = NULL, *it;
@@ -97,9 +89,7 @@ static int wallet_ledger(int argc, char **argv)
 	if ((rc = report(&j, opts)) != 0)
 		return rc;
 	if (cli_flag(opts, "json")) {
-		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("%s\n", s ? s : "null");
-		free(s);
+		print_json(j);
 		json_decref(j);
 		return 0;
 	}
@@ -138,14 +128,14 @@ static void print_link(const char *label, json_t *l)
 static int wallet_conflicts(int argc, char **argv)
 {
 	struct cli_option opts[] = {
-		DATA_OPTION,
+		HUB_DATA_OPTION,
 		{"json", 0, NULL, "print JSON (with each link's signed body)", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts, "certsync hub wallet conflicts [--data DIR] [--json]",
+	int rc = cli_parse_args(argc, argv, opts, "certsync hub wallet conflicts [--data DIR] [--json]",
 		"List every double spend: one branch of a voucher signed over to two payees. Each shows "
 		"both links with the payer's signatures, which verify with the payer's certificate: the "
-		"proof that the payer's own key spent the same value twice.", 0);
+		"proof that the payer's own key spent the same value twice.", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	json_t *j = NULL, *it;
@@ -154,9 +144,7 @@ static int wallet_conflicts(int argc, char **argv)
 		return rc;
 	json_t *c = json_object_get(j, "conflicts");
 	if (cli_flag(opts, "json")) {
-		char *s = json_dumps(c, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("%s\n", s ? s : "[]");
-		free(s);
+		print_json(c);
 	} else if (json_array_size(c) == 0) {
 		printf("no double spending found\n");
 	} else {

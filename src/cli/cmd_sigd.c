@@ -18,18 +18,8 @@
 #include "cli.h"
 #include "commands.h"
 
-#define OPTIONS_END {NULL, 0, NULL, NULL, NULL, NULL, 0}
 #define LIST_MAX 16
 #define EXIT_REFUSED 3
-
-static int parse(int argc, char **argv, struct cli_option *opts, const char *usage, const char *summary,
-	int *npos)
-{
-	int r = cli_parse(argc, argv, opts, usage, summary, npos);
-	if (r)
-		return r > 0 ? 0 : 2;
-	return -1;
-}
 
 /* Split a comma-joined repeated option into list (NULL-terminated). */
 static int split(char *joined, const char **list)
@@ -61,15 +51,15 @@ static int sigd_init(int argc, char **argv)
 		{"peer", 0, "URL", "a peer's https:// URL, in the order asked (repeat)", NULL, NULL, 1},
 		{"trust-anchor", 0, "FILE", "a CA certificate (PEM) the certificates verified must chain "
 			"to (repeat)", NULL, NULL, 1},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts,
+	int npos, rc = cli_parse_args(argc, argv, opts,
 		"certsync sigd init --data DIR --cluster-ca DIR --name NAME --trust-anchor FILE [--role "
 		"center|edge] [--mode fetch|local] [--listen ADDR] [--host NAME]... [--peer URL]...",
 		"Make a sigd node: DIR/sigd.json (edit it to change anything later), DIR/tls with an HTTPS "
 		"certificate from the cluster CA, and an empty store. A new cluster CA also gets its "
 		"administrator credentials, DIR/admin.crt and admin.key, which 'sigd cert add' presents.",
-		&npos);
+		&npos, -1);
 	if (rc >= 0)
 		return rc;
 	const char *dir = cli_get(opts, "data"), *ca = cli_get(opts, "cluster-ca"), *name = cli_get(opts, "name");
@@ -111,12 +101,12 @@ static int sigd_serve(int argc, char **argv)
 	struct cli_option opts[] = {
 		{"config", 'c', "FILE", "the node's sigd.json", NULL, NULL, 0},
 		{"log-level", 0, "LEVEL", "debug, info, warn, error or off", "info", NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts, "certsync sigd serve --config FILE [--log-level L]",
+	int npos, rc = cli_parse_args(argc, argv, opts, "certsync sigd serve --config FILE [--log-level L]",
 		"Run a sigd node: verify signatures against certificates it holds, fetch those it lacks "
 		"from its peers (fetch mode), serve its certificates to peers, /metrics and /healthz. "
-		"SIGINT or SIGTERM stops it.", &npos);
+		"SIGINT or SIGTERM stops it.", &npos, -1);
 	if (rc >= 0)
 		return rc;
 	if (npos != 0 || cli_get(opts, "config") == NULL)
@@ -163,12 +153,12 @@ static int sigd_cert_add(int argc, char **argv)
 	struct cli_option opts[] = {
 		{"node", 'n', "URL", "the node's https:// URL", NULL, NULL, 0},
 		{"cluster-ca", 0, "DIR", "the cluster CA directory (ca.crt, admin.crt, admin.key)", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts, "certsync sigd cert add --node URL --cluster-ca DIR FILE...",
+	int npos, rc = cli_parse_args(argc, argv, opts, "certsync sigd cert add --node URL --cluster-ca DIR FILE...",
 		"Add certificates (PEM files, one or more certificates each) to a node's store, as the "
 		"cluster's administrator. The node checks each against its trust anchors (chain, "
-		"validity, revocation) and refuses those that fail.", &npos);
+		"validity, revocation) and refuses those that fail.", &npos, -1);
 	if (rc >= 0)
 		return rc;
 	if (npos < 1 || cli_get(opts, "node") == NULL || cli_get(opts, "cluster-ca") == NULL)
@@ -232,14 +222,14 @@ static int sigd_verify(int argc, char **argv)
 		{"data", 0, "FILE", "the signed data", NULL, NULL, 0},
 		{"signature", 0, "FILE", "the signature (DER for ECDSA)", NULL, NULL, 0},
 		{"json", 0, NULL, "print the node's JSON answer", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int npos, rc = parse(argc, argv, opts,
+	int npos, rc = cli_parse_args(argc, argv, opts,
 		"certsync sigd verify --node URL --cluster-ca DIR (--cert FP | --cert-file FILE) --data FILE "
 		"--signature FILE [--alg ALG] [--json]",
 		"Ask a node whether a signature over some data was made by the holder of a certificate. "
 		"Exit 0 when it was, 3 when the node refuses (the code says why: signature_invalid, "
-		"cert_unknown, ...), 1 on an error.", &npos);
+		"cert_unknown, ...), 1 on an error.", &npos, -1);
 	if (rc >= 0)
 		return rc;
 	const char *fp_arg = cli_get(opts, "cert"), *cf = cli_get(opts, "cert-file");

@@ -29,33 +29,11 @@
 #define EXIT_REFUSED 3
 #define IO_TIMEOUT_MS 60000
 #define DATA_OPTION {"data", 'd', "DIR", "device data directory", NULL, NULL, 0}
-#define OPTIONS_END {NULL, 0, NULL, NULL, NULL, NULL, 0}
 
 static char *device_dir(const struct cli_option *opts)
 {
 	const char *d = cli_get(opts, "data");
 	return d ? strdup(d) : cli_default_data_dir("device");
-}
-
-static int parse(int argc, char **argv, struct cli_option *opts, const char *usage, const char *summary)
-{
-	int npos, r = cli_parse(argc, argv, opts, usage, summary, &npos);
-	if (r)
-		return r > 0 ? 0 : 2;
-	if (npos != 0)
-		return cli_usage_error("usage: %s", usage);
-	return -1;
-}
-
-/* An amount option: 1..CS_WALLET_AMOUNT_MAX, or 0 when malformed. */
-static uint64_t amount_arg(const char *s)
-{
-	char *end = NULL;
-	if (s == NULL || *s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	return errno || *end || v > CS_WALLET_AMOUNT_MAX ? 0 : (uint64_t)v;
 }
 
 static int open_wallet(cs_wallet **w, char **dir, const struct cli_option *opts)
@@ -252,16 +230,16 @@ static int wallet_pay(int argc, char **argv)
 		{"out", 'o', "FILE", "where the answer goes ('-': standard output)", NULL, NULL, 0},
 		{"listen", 'l', "SOCKET", "serve one transfer on a local (Unix) socket", NULL, NULL, 0},
 		{"stdio", 0, NULL, "serve one transfer on standard input and output", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts,
+	int rc = cli_parse_args(argc, argv, opts,
 		"certsync wallet pay (--in FILE --out FILE | --listen SOCKET | --stdio) [--data DIR]",
 		"Answer a receiver's instructions as the payer: init (the amount; answered with this "
 		"wallet's random number, ID and certificate), execute (the receiver's signature; this "
 		"wallet pays, lowering its balance, and answers with the vouchers and a MAC) and complete "
 		"(the receiver's MAC; the transfer is recorded). With --in/--out each run handles one "
 		"instruction; with --listen or --stdio one run serves a whole transfer. A refused "
-		"instruction changes nothing, writes an error message for the receiver and exits 3.");
+		"instruction changes nothing, writes an error message for the receiver and exits 3.", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	const char *in = cli_get(opts, "in"), *out = cli_get(opts, "out"), *sock = cli_get(opts, "listen");
@@ -375,22 +353,22 @@ static int wallet_receive(int argc, char **argv)
 		{"connect", 'c', "SOCKET", "run the whole transfer with a payer listening on a local socket",
 			NULL, NULL, 0},
 		{"stdio", 0, NULL, "run the whole transfer over standard input and output", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts,
+	int rc = cli_parse_args(argc, argv, opts,
 		"certsync wallet receive (--amount N --out FILE | --in FILE [--out FILE] | --resend --out FILE | "
 		"--amount N --connect SOCKET | --amount N --stdio) [--data DIR]",
 		"Receive value as the receiver, which drives the transfer: --amount N writes the init "
 		"instruction; each --in FILE takes the payer's answer, checks it (certificate, signatures, "
 		"vouchers, MAC) and writes the next instruction (execute, then complete, after which the "
 		"balance has risen), until the payer's acknowledgement ends the transfer. --connect and "
-		"--stdio run all of it in one go. A refused answer changes nothing and exits 3.");
+		"--stdio run all of it in one go. A refused answer changes nothing and exits 3.", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	const char *a = cli_get(opts, "amount"), *in = cli_get(opts, "in"), *out = cli_get(opts, "out");
 	const char *sock = cli_get(opts, "connect");
 	int stdio = cli_flag(opts, "stdio"), resend = cli_flag(opts, "resend");
-	uint64_t amount = a ? amount_arg(a) : 0;
+	uint64_t amount = a ? cli_count(a, CS_WALLET_AMOUNT_MAX) : 0;
 	if (a != NULL && amount == 0)
 		return cli_usage_error("--amount must be 1..%llu", (unsigned long long)CS_WALLET_AMOUNT_MAX);
 	if ((a != NULL) + (in != NULL) + resend != 1 || ((sock != NULL) + stdio > 0 && a == NULL) ||
@@ -490,15 +468,15 @@ static int wallet_load(int argc, char **argv)
 	struct cli_option opts[] = {
 		DATA_OPTION,
 		{"amount", 'a', "N", "how much to take from the account's balance", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts, "certsync wallet load --amount N [--data DIR]",
+	int rc = cli_parse_args(argc, argv, opts, "certsync wallet load --amount N [--data DIR]",
 		"Online: take N from the account's balance at the hub as a voucher the hub signs (the device "
 		"must be logged in: certsync account login). Also renews the wallet certificate and fetches "
-		"the hub's offline limits.");
+		"the hub's offline limits.", NULL, 0);
 	if (rc >= 0)
 		return rc;
-	uint64_t amount = amount_arg(cli_get(opts, "amount"));
+	uint64_t amount = cli_count(cli_get(opts, "amount"), CS_WALLET_AMOUNT_MAX);
 	if (amount == 0)
 		return cli_usage_error("--amount N is required (1..%llu)", (unsigned long long)CS_WALLET_AMOUNT_MAX);
 	char *dir = device_dir(opts);
@@ -515,12 +493,12 @@ static int wallet_load(int argc, char **argv)
 
 static int wallet_sync(int argc, char **argv)
 {
-	struct cli_option opts[] = {DATA_OPTION, OPTIONS_END};
-	int rc = parse(argc, argv, opts, "certsync wallet sync [--data DIR]",
+	struct cli_option opts[] = {DATA_OPTION, CLI_OPTIONS_END};
+	int rc = cli_parse_args(argc, argv, opts, "certsync wallet sync [--data DIR]",
 		"Online: upload every voucher held and every one paid since the last sync; the hub checks "
 		"every signature, records the transfers, settles value in flight (this wallet receives what "
 		"the ledger says it owns and does not hold) and catches double spending. Also renews the "
-		"wallet certificate and resets the count of offline transfers.");
+		"wallet certificate and resets the count of offline transfers.", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	char *dir = device_dir(opts);
@@ -542,11 +520,11 @@ static int wallet_balance(int argc, char **argv)
 	struct cli_option opts[] = {
 		DATA_OPTION,
 		{"json", 0, NULL, "print JSON", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts, "certsync wallet balance [--data DIR] [--json]",
+	int rc = cli_parse_args(argc, argv, opts, "certsync wallet balance [--data DIR] [--json]",
 		"Show the balance (the sum of the vouchers held), the transfer counter, the offline limits "
-		"and the state of a transfer in progress.");
+		"and the state of a transfer in progress.", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	cs_wallet *w = NULL;
@@ -603,10 +581,10 @@ static int wallet_history(int argc, char **argv)
 	struct cli_option opts[] = {
 		DATA_OPTION,
 		{"json", 0, NULL, "print one JSON object per line", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts, "certsync wallet history [--data DIR] [--json]",
-		"List loads, payments, receipts and what a sync settled or dropped, oldest first.");
+	int rc = cli_parse_args(argc, argv, opts, "certsync wallet history [--data DIR] [--json]",
+		"List loads, payments, receipts and what a sync settled or dropped, oldest first.", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	cs_wallet *w = NULL;
@@ -629,16 +607,16 @@ static int wallet_limits(int argc, char **argv)
 		DATA_OPTION,
 		{"max-amount", 0, "N", "largest transfer, paid or received", NULL, NULL, 0},
 		{"max-transfers", 0, "N", "transfers this wallet may pay between two syncs", NULL, NULL, 0},
-		OPTIONS_END,
+		CLI_OPTIONS_END,
 	};
-	int rc = parse(argc, argv, opts, "certsync wallet limits [--max-amount N] [--max-transfers N] [--data DIR]",
+	int rc = cli_parse_args(argc, argv, opts, "certsync wallet limits [--max-amount N] [--max-transfers N] [--data DIR]",
 		"Show or set the wallet's offline limits. The hub sets the highest values (hub.json "
 		"wallet_max_amount, wallet_max_transfers); a wallet may set lower ones. They bound what a "
-		"lost or cloned device can spend before the next sync.");
+		"lost or cloned device can spend before the next sync.", NULL, 0);
 	if (rc >= 0)
 		return rc;
 	const char *ma = cli_get(opts, "max-amount"), *mt = cli_get(opts, "max-transfers");
-	uint64_t a = ma ? amount_arg(ma) : 0, t = mt ? amount_arg(mt) : 0;
+	uint64_t a = ma ? cli_count(ma, CS_WALLET_AMOUNT_MAX) : 0, t = mt ? cli_count(mt, CS_WALLET_AMOUNT_MAX) : 0;
 	if ((ma && a == 0) || (mt && t == 0))
 		return cli_usage_error("limits are positive numbers");
 	cs_wallet *w = NULL;
