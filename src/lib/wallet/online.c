@@ -279,26 +279,9 @@ static int b64_rows(json_t **out, uint64_t *n, int64_t *max_id, cs_store *db, co
 	return CS_OK;
 }
 
-/* Certificates an answer carries, for checking the coins it brings. */
-struct answer_certs {
-	cs_wallet *w;
-	cs_cert **c;
-	char (*id)[CS_DEVICE_ID_SIZE];
-	size_t n;
-};
-
-static const cs_cert *answer_cert(void *ud, const char *device)
-{
-	struct answer_certs *ac = ud;
-	for (size_t i = 0; i < ac->n; i++)
-		if (strcmp(ac->id[i], device) == 0)
-			return ac->c[i];
-	return cs__wl_cert_lookup(ac->w, device);
-}
-
 static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t max_out, uint64_t counter0)
 {
-	struct answer_certs ac = {.w = w};
+	struct cs__wl_carried ac = {.w = w};
 	json_t *missing = json_object_get(resp, "missing"), *drop = json_object_get(resp, "drop");
 	json_t *certs = json_object_get(resp, "certs");
 	struct cs__wl_coin c = {0};
@@ -309,11 +292,7 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 	if (!json_is_array(missing) || !json_is_array(drop) || !json_is_array(certs) ||
 	    json_array_size(certs) > CS__WL_SYNC_CERTS_MAX)
 		return cs_error_set(CS_EMALFORMED, "the hub's sync answer is incomplete");
-	if ((ac.c = calloc(json_array_size(certs) + 1, sizeof(*ac.c))) == NULL ||
-	    (ac.id = calloc(json_array_size(certs) + 1, sizeof(*ac.id))) == NULL) {
-		free(ac.c);
-		return cs_error_set(CS_ENOMEM, "out of memory");
-	}
+
 	if ((r = cs_store_begin(w->db)) < 0)
 		return r;
 	if ((r = take_identity(w, resp)) < 0)
@@ -322,21 +301,19 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 		uint8_t *der = NULL;
 		size_t dl = 0;
 		const char *t = json_string_value(it);
-		if (t == NULL || (r = cs_base64_decode(&der, &dl, t, 4 * CS__WL_CERT_MAX)) < 0 ||
-		    (r = cs_cert_from_der(&ac.c[ac.n], der, dl)) < 0 ||
-		    (r = cs_cert_san_device_id(ac.id[ac.n], ac.c[ac.n])) < 0 ||
-		    /* kept and passed on with coins later: the hub CA's, or nothing */
-		    (r = cs_cert_verify(ac.c[ac.n], w->ca, NULL, cs_cert_not_before(ac.c[ac.n]) + 1)) < 0 ||
-		    (r = cs__wl_cert_store(w, ac.id[ac.n], der, dl)) < 0) {
-			free(der);
-			if (ac.c[ac.n] != NULL)
-				ac.n++;
+		if (t == NULL || (r = cs_base64_decode(&der, &dl, t, 4 * CS__WL_CERT_MAX)) < 0) {
 			r = r < 0 ? r : cs_error_set(CS_EMALFORMED, "a certificate in the hub's answer");
 			goto done;
 		}
+		r = cs__wl_carried_add(&ac, der, dl);
 		free(der);
-		ac.n++;
+		if (r < 0) {
+			cs_error_wrap("the hub's answer");
+			goto done;
+		}
 	}
+	if ((r = cs__wl_carried_keep(&ac)) < 0)
+		goto done;
 	/* spent elsewhere: this wallet's copy is older than its own log
 	 * (a restored backup, say); the hub holds the link that spent it */
 	json_array_foreach(drop, i, it) {
@@ -374,7 +351,7 @@ static int apply_sync(cs_wallet_online *res, cs_wallet *w, json_t *resp, int64_t
 		}
 		r = cs__wl_coin_decode(&c, coin, cl);
 		free(coin);
-		if (r < 0 || (r = cs__wl_coin_verify(&refusal, &c, w->ca, answer_cert, &ac)) < 0) {
+		if (r < 0 || (r = cs__wl_coin_verify(&refusal, &c, w->ca, cs__wl_carried_lookup, &ac)) < 0) {
 			cs_error_wrap("voucher %zu from the hub", i + 1);
 			goto done;
 		}
@@ -411,10 +388,7 @@ done:
 	if (r < 0)
 		cs_store_rollback(w->db);
 	cs__wl_coin_clear(&c);
-	for (size_t k = 0; k < ac.n; k++)
-		cs_cert_free(ac.c[k]);
-	free(ac.c);
-	free(ac.id);
+	cs__wl_carried_clear(&ac);
 	return r;
 }
 

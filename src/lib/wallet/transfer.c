@@ -46,6 +46,7 @@ static void tx_rollback(cs_wallet *w)
 }
 
 static int refuse(int *refusal, int why, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 static int refuse(int *refusal, int why, const char *fmt, ...)
 {
 	char msg[512];
@@ -459,24 +460,39 @@ done:
 static int pay_step(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
 	const uint8_t *in, size_t in_len, int64_t now);
 
-int cs_wallet_pay_handle(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
+typedef int (*step_fn)(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
+	const uint8_t *in, size_t in_len, int64_t now);
+
+/* Run one step inside its transaction (see tx_begin): committed when it
+ * succeeds, and when the payer refused (the receiver's transfer ends);
+ * rolled back otherwise, so a refused message changes nothing. */
+static int handle(step_fn fn, cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
 	const uint8_t *in, size_t in_len, int64_t now)
 {
 	int r;
-
 	memset(out, 0, sizeof(*out));
 	memset(step, 0, sizeof(*step));
 	*refusal = CS_WR_NONE;
 	if ((r = cs_store_begin(w->db)) < 0)
 		return r;
 	w->outer_tx = 1;
-	r = pay_step(out, refusal, step, w, in, in_len, now);
+	r = fn(out, refusal, step, w, in, in_len, now);
 	w->outer_tx = 0;
-	if (r == 0 && (r = cs_store_commit(w->db)) < 0)
+	if ((r == 0 || *refusal == CS_WR_PEER) && cs_store_commit(w->db) < 0) {
 		cs_wallet_msg_free(out);
+		r = cs_error_code() < 0 ? cs_error_code() : CS_EDB;
+		*refusal = CS_WR_NONE;
+	}
 	if (r < 0)
 		cs_store_rollback(w->db);
 	return r;
+}
+
+
+int cs_wallet_pay_handle(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
+	const uint8_t *in, size_t in_len, int64_t now)
+{
+	return handle(pay_step, out, refusal, step, w, in, in_len, now);
 }
 
 static int pay_step(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
@@ -668,27 +684,10 @@ done:
 	return r;
 }
 
-/* Certificates carried by an execute answer, looked up before the wallet's. */
-struct msg_certs {
-	cs_wallet *w;
-	cs_cert *c[CS__WL_CERTS_MAX];
-	char id[CS__WL_CERTS_MAX][CS_DEVICE_ID_SIZE];
-	size_t n;
-};
-
-static const cs_cert *msg_cert_lookup(void *ud, const char *device)
-{
-	struct msg_certs *mc = ud;
-	for (size_t i = 0; i < mc->n; i++)
-		if (strcmp(mc->id[i], device) == 0)
-			return mc->c[i];
-	return cs__wl_cert_lookup(mc->w, device);
-}
-
 static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
 	const struct receiver_row *rr, const struct cs__wl_msg *m)
 {
-	struct msg_certs mc = {.w = w};
+	struct cs__wl_carried mc = {.w = w};
 	struct cs__wl_coin coins[CS__WL_COINS_MAX];
 	size_t ncoins = 0;
 	uint8_t transfer[CS__WL_ID_LEN], key[CS__WL_MAC_LEN], mac[CS__WL_MAC_LEN];
@@ -720,19 +719,12 @@ static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *st
 		goto done;
 	}
 	for (size_t i = 0; i < m->ncerts; i++) {
-		if (cs_cert_from_der(&mc.c[mc.n], m->certs[i], m->cert_lens[i]) < 0 ||
-		    cs_cert_san_device_id(mc.id[mc.n], mc.c[mc.n]) < 0) {
-			cs_cert_free(mc.c[mc.n]);
-			mc.c[mc.n] = NULL;
-			r = refuse(refusal, CS_WR_MALFORMED, "certificate %zu does not parse", i + 1);
-			goto done;
-		}
-		mc.n++;
 		/* every certificate is checked, not only those a link uses: they
 		 * are kept, and passed on with these coins later */
-		if (cs_cert_verify(mc.c[mc.n - 1], w->ca, NULL, cs_cert_not_before(mc.c[mc.n - 1]) + 1) < 0) {
-			r = refuse(refusal, CS_WR_CERT_UNKNOWN, "certificate %zu (of %s) is not issued by this "
-				"wallet's hub", i + 1, mc.id[mc.n - 1]);
+		int rc = cs__wl_carried_add(&mc, m->certs[i], m->cert_lens[i]);
+		if (rc < 0) {
+			r = refuse(refusal, rc == CS_EAUTH ? CS_WR_CERT_UNKNOWN : CS_WR_MALFORMED, "certificate %zu: %s",
+				i + 1, cs_error_last());
 			goto done;
 		}
 	}
@@ -742,7 +734,7 @@ static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *st
 			r = refuse(refusal, CS_WR_MALFORMED, "voucher %zu: %s", ncoins + 1, cs_error_last());
 			goto done;
 		}
-		if ((r = cs__wl_coin_verify(refusal, c, w->ca, msg_cert_lookup, &mc)) < 0) {
+		if ((r = cs__wl_coin_verify(refusal, c, w->ca, cs__wl_carried_lookup, &mc)) < 0) {
 			r = refuse(refusal, *refusal, "voucher %zu: %s", ncoins + 1, cs_error_last());
 			ncoins++;
 			goto done;
@@ -791,13 +783,8 @@ static int recv_exec_answer(cs_wallet_msg *out, int *refusal, cs_wallet_step *st
 		goto done;
 	for (size_t i = 0; i < ncoins && r == 0; i++)
 		r = cs__wl_coin_store(w, &coins[i]);
-	for (size_t i = 0; i < mc.n && r == 0; i++) {
-		uint8_t *der = NULL;
-		size_t dl = 0;
-		if ((r = cs_cert_to_der(&der, &dl, mc.c[i])) == 0)
-			r = cs__wl_cert_store(w, mc.id[i], der, dl);
-		free(der);
-	}
+	if (r == 0)
+		r = cs__wl_carried_keep(&mc);
 	if (r < 0 ||
 	    (r = cs__wl_history_add(w, &hist, "received", rr->peer, rr->peer_name, rr->amount, m->counter,
 		     "received")) < 0 ||
@@ -819,8 +806,7 @@ done:
 		cs_wallet_msg_free(out);
 	for (size_t i = 0; i < ncoins; i++)
 		cs__wl_coin_clear(&coins[i]);
-	for (size_t i = 0; i < mc.n; i++)
-		cs_cert_free(mc.c[i]);
+	cs__wl_carried_clear(&mc);
 	cs_cert_free(peer);
 	cs_wipe(key, sizeof(key));
 	return r;
@@ -872,25 +858,7 @@ static int receive_step(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, 
 int cs_wallet_receive_handle(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,
 	const uint8_t *in, size_t in_len, int64_t now)
 {
-	int r;
-
-	memset(out, 0, sizeof(*out));
-	memset(step, 0, sizeof(*step));
-	*refusal = CS_WR_NONE;
-	if ((r = cs_store_begin(w->db)) < 0)
-		return r;
-	w->outer_tx = 1;
-	r = receive_step(out, refusal, step, w, in, in_len, now);
-	w->outer_tx = 0;
-	/* the payer's refusal ends the transfer here: that change is kept */
-	if ((r == 0 || *refusal == CS_WR_PEER) && cs_store_commit(w->db) < 0) {
-		cs_wallet_msg_free(out);
-		r = cs_error_code() < 0 ? cs_error_code() : CS_EDB;
-		*refusal = CS_WR_NONE;
-	}
-	if (r < 0)
-		cs_store_rollback(w->db);
-	return r;
+	return handle(receive_step, out, refusal, step, w, in, in_len, now);
 }
 
 static int receive_step(cs_wallet_msg *out, int *refusal, cs_wallet_step *step, cs_wallet *w,

@@ -226,6 +226,15 @@ const cs_cert *cs__wl_cert_lookup(void *ud, const char *device)
 	return c;
 }
 
+/* Issued by the wallet's hub CA to the device it names (the chain, checked
+ * at a moment inside the certificate's validity). */
+static int w_ca_verify(cs_wallet *w, const cs_cert *c)
+{
+	if (w->ca == NULL)
+		return cs_error_set(CS_ESTATE, "this wallet has no hub CA yet");
+	return cs_cert_verify(c, w->ca, NULL, cs_cert_not_before(c) + 1);
+}
+
 int cs__wl_cert_store(cs_wallet *w, const char *device, const uint8_t *der, size_t len)
 {
 	if (strcmp(device, w->device) == 0)
@@ -233,6 +242,80 @@ int cs__wl_cert_store(cs_wallet *w, const char *device, const uint8_t *der, size
 	int r = cs_store_run(NULL, w->db, "INSERT OR REPLACE INTO certs (device, cert) VALUES (?, ?)",
 		"tb", device, (const void *)der, len);
 	return r < 0 ? r : CS_OK;
+}
+
+int cs__wl_carried_add(struct cs__wl_carried *cc, const uint8_t *der, size_t len)
+{
+	cs_cert *c = NULL;
+	char id[CS_DEVICE_ID_SIZE];
+	if (cs_cert_from_der(&c, der, len) < 0 || cs_cert_san_device_id(id, c) < 0) {
+		cs_cert_free(c);
+		return cs_error_set(CS_EMALFORMED, "a certificate that does not parse or names no device");
+	}
+	/* the chain, not the time: see cs__wl_coin_verify */
+	if (w_ca_verify(cc->w, c) < 0) {
+		cs_cert_free(c);
+		return cs_error_set(CS_EAUTH, "the certificate of %s is not issued by this wallet's hub", id);
+	}
+	if (cc->n == cc->cap) {
+		size_t cap = cc->cap ? cc->cap * 2 : 8;
+		cs_cert **nc = realloc(cc->c, cap * sizeof(*nc));
+		if (nc != NULL)
+			cc->c = nc;
+		char (*ni)[CS_DEVICE_ID_SIZE] = nc ? realloc(cc->id, cap * sizeof(*ni)) : NULL;
+		if (ni != NULL)
+			cc->id = ni;
+		uint8_t **nd = ni ? realloc(cc->der, cap * sizeof(*nd)) : NULL;
+		if (nd != NULL)
+			cc->der = nd;
+		size_t *nl = nd ? realloc(cc->der_len, cap * sizeof(*nl)) : NULL;
+		if (nl == NULL) {
+			cs_cert_free(c);
+			return cs_error_set(CS_ENOMEM, "out of memory");
+		}
+		cc->der_len = nl;
+		cc->cap = cap;
+	}
+	if ((cc->der[cc->n] = malloc(len)) == NULL) {
+		cs_cert_free(c);
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	}
+	memcpy(cc->der[cc->n], der, len);
+	cc->der_len[cc->n] = len;
+	cc->c[cc->n] = c;
+	memcpy(cc->id[cc->n], id, CS_DEVICE_ID_SIZE);
+	cc->n++;
+	return CS_OK;
+}
+
+const cs_cert *cs__wl_carried_lookup(void *ud, const char *device)
+{
+	struct cs__wl_carried *cc = ud;
+	for (size_t i = 0; i < cc->n; i++)
+		if (strcmp(cc->id[i], device) == 0)
+			return cc->c[i];
+	return cs__wl_cert_lookup(cc->w, device);
+}
+
+int cs__wl_carried_keep(struct cs__wl_carried *cc)
+{
+	int r = CS_OK;
+	for (size_t i = 0; i < cc->n && r == 0; i++)
+		r = cs__wl_cert_store(cc->w, cc->id[i], cc->der[i], cc->der_len[i]);
+	return r;
+}
+
+void cs__wl_carried_clear(struct cs__wl_carried *cc)
+{
+	for (size_t i = 0; i < cc->n; i++) {
+		cs_cert_free(cc->c[i]);
+		free(cc->der[i]);
+	}
+	free(cc->c);
+	free(cc->id);
+	free(cc->der);
+	free(cc->der_len);
+	memset(cc, 0, sizeof(*cc));
 }
 
 int cs__wl_seen(cs_wallet *w, const uint8_t digest[CS__WL_ID_LEN])

@@ -36,6 +36,24 @@ int cs__wl_spendable(cs_wallet *w, uint64_t *balance);
 /* The certificate of a device this wallet has met (cached; borrowed until
  * the wallet closes), or its own. NULL when unknown. */
 const cs_cert *cs__wl_cert_lookup(void *w, const char *device);
+/* Certificates carried with coins (an execute answer, a sync answer): each
+ * checked to be one the wallet's hub CA issued to the device it names, and
+ * looked up before the wallet's own (cs__wl_carried_lookup). */
+struct cs__wl_carried {
+	cs_wallet *w;
+	cs_cert **c;
+	char (*id)[CS_DEVICE_ID_SIZE];
+	uint8_t **der;
+	size_t *der_len;
+	size_t n, cap;
+};
+/* Add one (DER): CS_EMALFORMED when it does not parse or names no device,
+ * CS_EAUTH when the hub CA did not issue it. */
+int cs__wl_carried_add(struct cs__wl_carried *cc, const uint8_t *der, size_t len);
+const cs_cert *cs__wl_carried_lookup(void *cc, const char *device);
+/* Remember them all (cs__wl_cert_store), once the coins are accepted. */
+int cs__wl_carried_keep(struct cs__wl_carried *cc);
+void cs__wl_carried_clear(struct cs__wl_carried *cc);
 /* Remember a device's certificate (DER). */
 int cs__wl_cert_store(cs_wallet *w, const char *device, const uint8_t *der, size_t len);
 /* 1 when a message digest was handled before, 0 when not. */
