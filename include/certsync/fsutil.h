@@ -15,6 +15,23 @@ CS_EXTERN int cs_fs_mkdirs(const char *dir, mode_t mode);
  * directory, fsync it, rename it over path, fsync the directory. */
 CS_EXTERN int cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Replace path with data through a temporary file and a rename, without
+ * fsync: a killed process leaves the old file or the new one, never a torn
+ * one, but a power cut may lose or truncate the new file. For data that can
+ * be sent again (relay blobs) and whose size is checked when read. */
+CS_EXTERN int cs_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Alignment of the buffers cs_fs_write_replace_direct takes. */
+#define CS_FS_DIRECT_ALIGN 4096u
+
+/* cs_fs_write_replace through direct I/O: the bytes go to the disk in
+ * large requests without passing through (and evicting others from) the
+ * page cache. data must be aligned to CS_FS_DIRECT_ALIGN and readable up
+ * to len rounded up to it; the bytes past len are written, then cut off.
+ * Where the file system refuses direct I/O the file is written normally. */
+CS_EXTERN int cs_fs_write_replace_direct(const char *path, const void *data, size_t len,
+	mode_t mode);
+
 /* Read the whole file into a new heap block (NUL-terminated one past *len).
  * CS_ELIMIT when the file is larger than max, CS_ENOTFOUND when absent. */
 CS_EXTERN int cs_fs_read_all(uint8_t **out, size_t *len, const char *path, size_t max);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,46 @@ int cs_fs_fsync_dir(const char *path)
 	return r;
 }
 
-int cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* Write len bytes of data at the start of fd with O_DIRECT, the last
+ * block padded (data is readable that far), then cut the file to len.
+ * 1 when the file system refuses direct I/O (nothing written), 0 when
+ * written, -1 with errno on a failure. */
+static int write_direct(int fd, const uint8_t *data, size_t len)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) != 0)
+		return 1;
+	size_t padded = (len + CS_FS_DIRECT_ALIGN - 1) / CS_FS_DIRECT_ALIGN * CS_FS_DIRECT_ALIGN;
+	size_t done = 0;
+	int r = 0;
+	while (done < padded) {
+		ssize_t w = pwrite(fd, data + done, padded - done, (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EINVAL && done == 0) {
+			r = 1; /* this file system wants another alignment or none */
+			break;
+		}
+		if (w <= 0 || (size_t)w % CS_FS_DIRECT_ALIGN != 0) {
+			if (w >= 0)
+				errno = EIO;
+			r = -1;
+			break;
+		}
+		done += (size_t)w;
+	}
+	if (fcntl(fd, F_SETFL, fl) != 0 && r == 0)
+		r = -1;
+	if (r == 0 && ftruncate(fd, (off_t)len) != 0)
+		r = -1;
+	return r;
+}
+
+/* The temporary file next to path, written in full and renamed over it;
+ * durable: fsync of the file before the rename and of the directory after;
+ * direct: through write_direct when the file system allows. */
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, int durable,
+	int direct)
 {
 	size_t n = strlen(path) + 32;
 	char *tmp = malloc(n);
@@ -74,6 +114,15 @@ int cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	}
 	const uint8_t *p = data;
 	size_t left = len;
+	if (direct && len > 0) {
+		int d = write_direct(fd, p, len);
+		if (d < 0) {
+			r = cs_error_set(CS_EIO, "write %s: %s", tmp, strerror(errno));
+			goto done;
+		}
+		if (d == 0)
+			left = 0;
+	}
 	while (left > 0) {
 		ssize_t w = write(fd, p, left);
 		if (w < 0) {
@@ -85,7 +134,7 @@ int cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 		p += w;
 		left -= (size_t)w;
 	}
-	if (fsync(fd) != 0) {
+	if (durable && fsync(fd) != 0) {
 		r = cs_error_set(CS_EIO, "fsync %s: %s", tmp, strerror(errno));
 		goto done;
 	}
@@ -95,7 +144,8 @@ int cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 		r = cs_error_set(CS_EIO, "rename %s: %s", path, strerror(errno));
 		goto done;
 	}
-	r = cs_fs_fsync_dir(path);
+	if (durable)
+		r = cs_fs_fsync_dir(path);
 done:
 	if (fd >= 0)
 		close(fd);
@@ -103,6 +153,23 @@ done:
 		unlink(tmp);
 	free(tmp);
 	return r;
+}
+
+int cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_replace(path, data, len, mode, 1, 0);
+}
+
+int cs_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_replace(path, data, len, mode, 0, 0);
+}
+
+int cs_fs_write_replace_direct(const char *path, const void *data, size_t len, mode_t mode)
+{
+	if (((uintptr_t)data & (CS_FS_DIRECT_ALIGN - 1)) != 0)
+		return cs_error_set(CS_EINVAL, "direct write of %s: unaligned buffer", path);
+	return write_replace(path, data, len, mode, 0, 1);
 }
 
 int cs_fs_read_all(uint8_t **out, size_t *len, const char *path, size_t max)

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 #include <certsync/clock.h>
@@ -268,17 +269,71 @@ static void test_lease_resume_and_restart(void **state)
 	assert_int_equal(rec, 3);
 	reopen(f);
 	cs__relay_sweep(f->hub); /* as at start: must keep an unfinished job's blobs */
-	int fd;
-	uint64_t size;
-	cs_assert_ok(cs__relay_open(f->hub, &fd, &size, job, "p0"));
+	const uint8_t *got;
+	size_t size;
+	cs_assert_ok(cs__relay_get(f->hub, &got, &size, job, "p0"));
 	assert_int_equal(size, len);
-	close(fd);
+	assert_memory_equal(got, p, len);
 	assert_string_equal(jstate(f->hub, job), "producing");
 	cs_assert_ok(cs__hub_tasks_resume(f->hub, f->id[0]));
 	cs_assert_ok(cs__hub_task_next(f->hub, &t, f->id[0]));
 	assert_non_null(t);
 	json_decref(t);
 	free(p);
+}
+
+/* Blobs come back from memory while recent, from their file after a
+ * restart; a file replaced behind the hub's back is read again, and a file
+ * cut short (lost in a power cut) is refused rather than served. */
+static void test_relay_blobs(void **state)
+{
+	struct fixture *f = *state;
+	int64_t job;
+	uint64_t rec;
+	const uint8_t *got;
+	size_t len, size;
+	const char *dests[] = {f->id[1]};
+	cs_assert_ok(cs__hub_job_create(f->hub, &job, "photos", f->id[0], dests, 1, 0));
+	uint8_t *a = pack(5000, &len); /* 120,000 bytes: not a whole number of blocks */
+	a[100] = 'a';
+	cs_assert_ok(cs__relay_put(f->hub, job, "p0", a, len, &rec));
+	assert_int_equal(rec, 5000);
+	cs_assert_ok(cs__relay_get(f->hub, &got, &size, job, "p0"));
+	assert_int_equal(size, len);
+	assert_memory_equal(got, a, len);
+	assert_int_equal(f->hub->m.blob_reads_memory, 1);
+	assert_int_equal(f->hub->m.blob_reads_disk, 0);
+	assert_int_equal(cs__relay_get(f->hub, &got, &size, job, "p1"), CS_ENOTFOUND);
+
+	char rel[64];
+	snprintf(rel, sizeof(rel), "blobs/%lld/p0", (long long)job);
+	char *path = cs_path_join(f->hub->data_dir, rel);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, (off_t)len);
+
+	/* restarted: read from the file once, then from memory */
+	reopen(f);
+	cs_assert_ok(cs__relay_get(f->hub, &got, &size, job, "p0"));
+	assert_int_equal(size, len);
+	assert_memory_equal(got, a, len);
+	cs_assert_ok(cs__relay_get(f->hub, &got, &size, job, "p0"));
+	assert_int_equal(f->hub->m.blob_reads_disk, 1);
+	assert_int_equal(f->hub->m.blob_reads_memory, 1);
+
+	/* replaced by another hub on the same data directory */
+	a[100] = 'b';
+	cs_assert_ok(cs_fs_write_replace(path, a, len, 0600));
+	cs_assert_ok(cs__relay_get(f->hub, &got, &size, job, "p0"));
+	assert_int_equal(got[100], 'b');
+	assert_int_equal(f->hub->m.blob_reads_disk, 2);
+
+	/* cut short: refused with its own message */
+	assert_int_equal(truncate(path, (off_t)len - 24), 0);
+	assert_int_equal(cs__relay_get(f->hub, &got, &size, job, "p0"), CS_EIO);
+	assert_non_null(strstr(cs_error_last(), "lost"));
+	free(path);
+	free(a);
 }
 
 static void test_relay_rules(void **state)
@@ -323,9 +378,9 @@ static void test_relay_rules(void **state)
 	cs_assert_ok(cs__hub_jobs_expire(f->hub, cs_clock_now() + f->hub->cfg.blob_ttl_s + 10));
 	assert_string_equal(jstate(f->hub, job), "failed");
 	assert_int_equal(cs__relay_stored_bytes(f->hub), 0);
-	int fd;
-	uint64_t size;
-	assert_int_equal(cs__relay_open(f->hub, &fd, &size, job, "p0"), CS_ENOTFOUND);
+	const uint8_t *got;
+	size_t size;
+	assert_int_equal(cs__relay_get(f->hub, &got, &size, job, "p0"), CS_ENOTFOUND);
 	free(p);
 }
 
@@ -383,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_job_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_resume_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_blobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_and_tokens, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

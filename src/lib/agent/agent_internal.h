@@ -48,8 +48,12 @@ int cs__agent_call(json_t **out, long *status, cs_agent *ag, const char *method,
 	json_t *body, long timeout_ms);
 
 /* A pack the source has not uploaded yet is answered 503: wait a little
- * and ask again (1 when the caller should retry), up to a limit. */
-#define CS_AGENT_NOT_READY_POLL_MS 40
+ * and ask again (1 when the caller should retry), up to a limit. A pack
+ * usually follows within milliseconds, so the first second of waiting
+ * asks often; a source that went quiet is asked less often. */
+#define CS_AGENT_NOT_READY_POLL_MS 5
+#define CS_AGENT_NOT_READY_SLOW_MS 40
+#define CS_AGENT_NOT_READY_FAST_FOR_MS 1000
 #define CS_AGENT_NOT_READY_MAX_MS (30 * 60 * 1000)
 int cs__agent_not_ready(const cs_http_resp *resp, int64_t *waited_ms);
 

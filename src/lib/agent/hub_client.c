@@ -12,8 +12,10 @@ int cs__agent_not_ready(const cs_http_resp *resp, int64_t *waited_ms)
 {
 	if (resp->status != 503 || *waited_ms >= CS_AGENT_NOT_READY_MAX_MS)
 		return 0;
-	usleep(CS_AGENT_NOT_READY_POLL_MS * 1000);
-	*waited_ms += CS_AGENT_NOT_READY_POLL_MS;
+	int ms = *waited_ms < CS_AGENT_NOT_READY_FAST_FOR_MS ? CS_AGENT_NOT_READY_POLL_MS
+		: CS_AGENT_NOT_READY_SLOW_MS;
+	usleep((useconds_t)ms * 1000);
+	*waited_ms += ms;
 	return 1;
 }
 

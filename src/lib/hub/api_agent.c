@@ -110,12 +110,62 @@ static void folder(cs_hub *hub, cs_http_req *req, const struct cs__device *d, co
 		cs__hub_reply_json(hub, req, 200, json_object());
 }
 
+/* The answer to an upload that is recorded (or failed to be). */
+static void blob_put_reply(cs_hub *hub, cs_http_req *req, int r, size_t len, uint64_t records)
+{
+	if (r == CS_ELIMIT)
+		cs__hub_reply_error(hub, req, 507, "limit", "%s", cs_error_last());
+	else if (r < 0)
+		cs__hub_reply_cs_error(hub, req, r);
+	else
+		cs__hub_reply_json(hub, req, 201, json_pack("{s:I, s:I}", "size", (json_int_t)len,
+			"records", (json_int_t)records));
+}
+
+static void blob_put_counted(cs_hub *hub, int64_t job, const char *name, size_t len,
+	uint64_t records)
+{
+	hub->m.blob_bytes_received += len;
+	hub->m.blob_uploads++;
+	if (name[0] == 'p')
+		hub->m.chunk_records_received += records;
+	cs_log(CS_LOG_DEBUG, "blob.stored", "job=%lld name=%s size=%zu records=%llu",
+		(long long)job, name, len, (unsigned long long)records);
+}
+
+/* On the loop, once the writer thread wrote an upload's file. */
+static void blob_put_written(cs_hub *hub, struct cs__blob_write *w)
+{
+	cs_http_req *req = w->req;
+	int64_t job = w->job;
+	size_t len = w->len;
+	char name[CS__HUB_BLOB_NAME_MAX];
+	uint64_t records = 0;
+	snprintf(name, sizeof(name), "%s", w->name);
+	if (req != NULL)
+		cs_http_req_on_close(req, NULL, NULL);
+	int r = cs__relay_put_end(hub, w, &records);
+	if (r == 0)
+		blob_put_counted(hub, job, name, len, records);
+	else
+		cs_log(CS_LOG_WARN, "blob.store_failed", "job=%lld name=%s error=\"%s\"", (long long)job,
+			name, cs_error_last());
+	if (req != NULL)
+		blob_put_reply(hub, req, r, len, records);
+}
+
+static void blob_put_client_left(cs_http_req *req, void *ud)
+{
+	(void)req;
+	struct cs__blob_write *w = ud;
+	w->req = NULL; /* still recorded; the answer has nowhere to go */
+}
+
 static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, int64_t job,
 	const char *name)
 {
 	char *state = NULL, *fold = NULL;
 	char src[CS_DEVICE_ID_SIZE];
-	uint64_t records = 0;
 	size_t len;
 	int r;
 
@@ -139,23 +189,25 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 		cs__hub_reply_error(hub, req, 409, "state", "job %lld was announced; its %s cannot "
 			"change", (long long)job, name);
 	else {
+		struct cs__blob_write *w = NULL;
 		const uint8_t *body = cs_http_req_body(req, &len);
 		if (len > CS__HUB_BLOB_MAX)
 			cs__hub_reply_error(hub, req, 413, "too_large", "a blob is at most %u bytes",
 				CS__HUB_BLOB_MAX);
-		else if ((r = cs__relay_put(hub, job, name, body, len, &records)) == CS_ELIMIT)
-			cs__hub_reply_error(hub, req, 507, "limit", "%s", cs_error_last());
-		else if (r < 0)
-			cs__hub_reply_cs_error(hub, req, r);
-		else {
-			hub->m.blob_bytes_received += len;
-			hub->m.blob_uploads++;
-			if (name[0] == 'p')
-				hub->m.chunk_records_received += records;
-			cs_log(CS_LOG_DEBUG, "blob.stored", "job=%lld name=%s size=%zu records=%llu",
-				(long long)job, name, len, (unsigned long long)records);
-			cs__hub_reply_json(hub, req, 201, json_pack("{s:I, s:I}", "size", (json_int_t)len,
-				"records", (json_int_t)records));
+		else if ((r = cs__relay_put_begin(hub, &w, job, name, body, len)) < 0)
+			blob_put_reply(hub, req, r, len, 0);
+		else if (hub->writer == NULL && cs__blob_writer_start(hub, blob_put_written) < 0) {
+			/* no thread: write it here */
+			cs_error_clear();
+			uint64_t records = 0;
+			cs__relay_put_write(w);
+			if ((r = cs__relay_put_end(hub, w, &records)) == 0)
+				blob_put_counted(hub, job, name, len, records);
+			blob_put_reply(hub, req, r, len, records);
+		} else {
+			w->req = req;
+			cs_http_req_on_close(req, blob_put_client_left, w);
+			cs__blob_writer_submit(hub->writer, w);
 		}
 	}
 	free(state);
@@ -167,8 +219,8 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 {
 	char *state = NULL, *fold = NULL;
 	char src[CS_DEVICE_ID_SIZE];
-	int fd;
-	uint64_t size;
+	const uint8_t *data = NULL;
+	size_t size = 0;
 	int r;
 
 	if ((r = cs__hub_job_info(hub, job, &state, src, &fold)) < 0) {
@@ -177,7 +229,7 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	}
 	if (strcmp(src, d->id) != 0 && cs__hub_job_is_dest(hub, job, d->id) != 1)
 		cs__hub_reply_error(hub, req, 403, "denied", "not a party to job %lld", (long long)job);
-	else if ((r = cs__relay_open(hub, &fd, &size, job, name)) == CS_ENOTFOUND &&
+	else if ((r = cs__relay_get(hub, &data, &size, job, name)) == CS_ENOTFOUND &&
 		 name[0] == 'p' && cs__hub_job_uploading(hub, job) == 1) {
 		/* The destination is ahead of the source: ask it to come back. */
 		cs_http_req_add_header(req, "Retry-After", "1");
@@ -188,7 +240,7 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	else {
 		hub->m.blob_bytes_sent += size;
 		cs__hub_count(hub, 200);
-		cs_http_reply_file(req, 200, "application/octet-stream", fd, size);
+		cs_http_reply(req, 200, "application/octet-stream", data, size);
 	}
 	free(state);
 	free(fold);

@@ -592,7 +592,9 @@ void cs_hub_free(cs_hub *hub)
 	if (hub == NULL)
 		return;
 	cs__hub_async_free(hub);
+	cs__blob_writer_free(hub);
 	cs__hub_waiters_free(hub);
+	cs__blob_cache_free(&hub->blobs);
 	cs__console_free(hub);
 	cs__hub_account_free(hub);
 	cs_httpd_free(hub->httpd);

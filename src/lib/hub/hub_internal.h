@@ -20,6 +20,8 @@
 
 /* ---- limits (PROTOCOL.md §1; those of request bodies are in hub_parse.h) ---- */
 #define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob */
+#define CS__HUB_BLOB_NAME_MAX 16            /* "header", "manifest", "p<N>" and a NUL */
+#define CS__HUB_BLOB_CACHE_BYTES (64u << 20) /* recent blobs kept in memory */
 /* a sealed account upload (hub_parse.h) in its frame */
 #define CS__HUB_ACCT_FRAME_MAX (CS__HUB_ACCT_UPLOAD_MAX + CS_ACCT_FRAME_OVERHEAD)
 /* the largest request body the HTTPS server reads at all */
@@ -109,6 +111,8 @@ struct cs__metrics {
 	uint64_t blob_bytes_sent;
 	uint64_t chunk_records_received;
 	uint64_t blob_uploads;
+	uint64_t blob_reads_memory; /* blobs served from the relay's memory */
+	uint64_t blob_reads_disk;   /* blobs read back from their files */
 	/* account sync */
 	uint64_t acct_logins_ok, acct_logins_failed, acct_logins_disabled;
 	uint64_t acct_requests;       /* sealed calls that passed authentication */
@@ -141,6 +145,29 @@ struct cs__acct_cache {
 /* A failed account login whose 401 waits out its delay (api_account.c). */
 struct cs__acct_delay;
 
+/* An upload on its way to the disk: checked and copied on the loop,
+ * written by the relay's writer thread (blob_writer.c) or at once by
+ * cs__relay_put, recorded on the loop again (relay.c). */
+struct cs__blob_entry;
+struct cs__blob_write {
+	struct cs__blob_write *next;
+	int64_t job;
+	char name[CS__HUB_BLOB_NAME_MAX];
+	char *dir, *path;
+	struct cs__blob_entry *entry;
+	size_t len;
+	uint64_t records;
+	int rc;           /* of the write (cs__relay_put_write) */
+	cs_http_req *req; /* the upload to answer; NULL once its client left */
+};
+struct cs__blob_writer;
+
+/* Recent relay blobs in memory (blob_cache.c). */
+struct cs__blob_cache {
+	struct cs__blob_entry *head; /* newest first */
+	size_t bytes;
+};
+
 struct cs_hub {
 	char *data_dir;
 	struct cs_hub_config cfg;
@@ -169,6 +196,9 @@ struct cs_hub {
 	struct cs__acct_cache acct;
 	struct cs__acct_delay *acct_delays;
 	unsigned acct_ndelays;
+	struct cs__blob_cache blobs;
+	struct cs__blob_writer *writer; /* started with the first upload */
+	size_t relay_writing;           /* bytes of uploads not yet recorded */
 };
 
 /* ---- offline transfer (wallet_ledger.c, PROTOCOL.md §13.8) ---- */
@@ -370,11 +400,35 @@ int cs__relay_name_ok(const char *name);
  * framing is broken. */
 int cs__relay_count_records(uint64_t *records, const uint8_t *data, size_t len);
 /* Store a blob for job atomically (replacing one of the same name) within
- * the quota; counts records of packs. CS_ELIMIT over quota. */
+ * the quota; counts records of packs. CS_ELIMIT over quota. The three
+ * steps below at once. */
 int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *data, size_t len,
 	uint64_t *records_out);
-/* Open a stored blob for reading. CS_ENOTFOUND. */
-int cs__relay_open(cs_hub *hub, int *fd_out, uint64_t *size_out, int64_t job, const char *name);
+/* Check an upload (name, size, framing, quota counting the uploads still
+ * being written) and copy it into a new *out. */
+int cs__relay_put_begin(cs_hub *hub, struct cs__blob_write **out, int64_t job, const char *name,
+	const uint8_t *data, size_t len);
+/* Write the upload's file (any thread; touches no hub state). */
+void cs__relay_put_write(struct cs__blob_write *w);
+/* On the loop: record the written upload (its row, the memory of recent
+ * blobs) unless the write failed or the job stopped taking uploads; frees
+ * w. *records_out (may be NULL) gets the pack's record count. */
+int cs__relay_put_end(cs_hub *hub, struct cs__blob_write *w, uint64_t *records_out);
+/* Free an upload that will not be written. */
+void cs__relay_write_free(struct cs__blob_write *w);
+
+/* ---- the relay's writer thread (blob_writer.c) ---- */
+
+/* Start the thread; finish runs on the loop for each written upload. */
+int cs__blob_writer_start(cs_hub *hub, void (*finish)(cs_hub *hub, struct cs__blob_write *w));
+/* Queue w (taken over) for writing. */
+void cs__blob_writer_submit(struct cs__blob_writer *bw, struct cs__blob_write *w);
+/* Write what is queued, finish it, stop the thread. */
+void cs__blob_writer_free(cs_hub *hub);
+/* A stored blob's bytes (borrowed until the next relay call): from memory
+ * when recent, else read from its file into memory. CS_ENOTFOUND when not
+ * stored, CS_EIO when its file no longer has the size it was stored with. */
+int cs__relay_get(cs_hub *hub, const uint8_t **data, size_t *len, int64_t job, const char *name);
 /* Delete every blob of job (files and rows). */
 int cs__relay_delete_job(cs_hub *hub, int64_t job);
 /* Bytes held by the relay. */
@@ -382,6 +436,31 @@ int64_t cs__relay_stored_bytes(cs_hub *hub);
 /* Remove blob directories of jobs that are final or unknown (after a crash
  * between the commit and the deletion). */
 void cs__relay_sweep(cs_hub *hub);
+
+/* ---- recent relay blobs in memory (blob_cache.c) ---- */
+
+/* A new entry holding a copy of data in a buffer aligned for direct I/O
+ * (zero-padded to a whole block). */
+int cs__blob_cache_new(struct cs__blob_entry **out, const uint8_t *data, size_t len);
+/* The entry's aligned copy. */
+const uint8_t *cs__blob_entry_data(const struct cs__blob_entry *e);
+/* Free an entry that was not put. */
+void cs__blob_cache_discard(struct cs__blob_entry *e);
+/* Keep e (taken over) as job's blob name, stored at path; evicts the
+ * oldest entries beyond CS__HUB_BLOB_CACHE_BYTES. */
+void cs__blob_cache_put(struct cs__blob_cache *c, int64_t job, const char *name,
+	struct cs__blob_entry *e, const char *path);
+/* 1 with the bytes (borrowed until the next call on c) when held and the
+ * file at path is still the one written; 0 otherwise. */
+int cs__blob_cache_get(struct cs__blob_cache *c, const uint8_t **data, size_t *len, int64_t job,
+	const char *name, const char *path);
+/* Read job's blob name from path (want bytes) into the cache and return
+ * it as cs__blob_cache_get does. CS_EIO when the file is not want bytes. */
+int cs__blob_cache_load(struct cs__blob_cache *c, const uint8_t **data, size_t *len, int64_t job,
+	const char *name, const char *path, size_t want);
+/* Forget every blob of job. */
+void cs__blob_cache_drop_job(struct cs__blob_cache *c, int64_t job);
+void cs__blob_cache_free(struct cs__blob_cache *c);
 
 /* ---- console users and sessions (console_auth.c) ---- */
 

@@ -66,6 +66,11 @@ void cs__hub_metrics(cs_http_req *req, void *ud)
 	put(b, "# HELP certsync_hub_blob_uploads_total Blobs uploaded.\n"
 		"# TYPE certsync_hub_blob_uploads_total counter\n"
 		"certsync_hub_blob_uploads_total %llu\n", (unsigned long long)hub->m.blob_uploads);
+	put(b, "# HELP certsync_hub_blob_reads_total Blobs handed to devices, by where they came from.\n"
+		"# TYPE certsync_hub_blob_reads_total counter\n"
+		"certsync_hub_blob_reads_total{from=\"memory\"} %llu\n"
+		"certsync_hub_blob_reads_total{from=\"disk\"} %llu\n",
+		(unsigned long long)hub->m.blob_reads_memory, (unsigned long long)hub->m.blob_reads_disk);
 	put(b, "# HELP certsync_hub_jobs_total Jobs by state.\n# TYPE certsync_hub_jobs_total gauge\n");
 	static const char *const job_states[] = {"producing", "delivering", "done", "failed"};
 	for (size_t i = 0; i < 4; i++)

@@ -1,10 +1,16 @@
 /*
  * The relay's blob store: ciphertext uploaded by a job's source, kept in
  * DATA/blobs/<job>/<name> until every destination is final (or the job
- * expires). Files are written atomically (temporary file, fsync, rename) and
- * recorded in the blobs table afterwards, so a crash leaves either the old
- * blob or the new one, never a torn one. The hub cannot read the blobs; it
- * checks only the pack framing of PROTOCOL.md §8 and counts records.
+ * expires). Files are written through a temporary file and a rename and
+ * recorded in the blobs table afterwards, so a killed hub leaves either the
+ * old blob or the new one, never a torn one. They are not fsynced: a blob is
+ * a copy of what the source still holds, usually read back within seconds
+ * and deleted with its job, so most never reach the disk at all. A power
+ * cut can lose one; its size then differs from its row and the hub refuses
+ * to serve it (the job fails with that reason and a new job sends it
+ * again), and anything else a destination would notice as a record that
+ * fails authentication. The hub cannot read the blobs; it checks only the
+ * pack framing of PROTOCOL.md §8 and counts records.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -71,19 +77,6 @@ static char *job_dir(cs_hub *hub, int64_t job)
 	return cs_path_join(hub->data_dir, rel);
 }
 
-/* A blob is written once and read once per destination, later: its pages
- * are dropped from the page cache as soon as it is on disk (it was
- * fsynced), so a large job recycles a few megabytes of cache instead of
- * filling memory with ciphertext nobody reads twice. */
-static void drop_cached(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		close(fd);
-	}
-}
-
 int64_t cs__relay_stored_bytes(cs_hub *hub)
 {
 	int64_t v = 0; /* also on error */
@@ -91,13 +84,24 @@ int64_t cs__relay_stored_bytes(cs_hub *hub)
 	return v;
 }
 
-int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *data, size_t len,
-	uint64_t *records_out)
+void cs__relay_write_free(struct cs__blob_write *w)
+{
+	if (w == NULL)
+		return;
+	cs__blob_cache_discard(w->entry);
+	free(w->dir);
+	free(w->path);
+	free(w);
+}
+
+int cs__relay_put_begin(cs_hub *hub, struct cs__blob_write **out, int64_t job, const char *name,
+	const uint8_t *data, size_t len)
 {
 	uint64_t records = 0;
-	char *dir = NULL, *path = NULL;
+	struct cs__blob_write *w = NULL;
 	int r;
 
+	*out = NULL;
 	if (!cs__relay_name_ok(name))
 		return cs_error_set(CS_EINVAL, "blob name must be header, manifest or p<N>");
 	if (len > CS__HUB_BLOB_MAX)
@@ -107,49 +111,100 @@ int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *dat
 	if (strcmp(name, "header") == 0 && len == 0)
 		return cs_error_set(CS_EMALFORMED, "the header is empty");
 
-	/* quota: what is stored, minus the blob this one replaces */
+	/* quota: what is stored and on its way, minus the blob this one
+	 * replaces */
 	int64_t old = 0;
 	if ((r = cs__db_int64(hub->db, &old, "SELECT size FROM blobs WHERE job = ? AND name = ?",
 		     CS__DB_ARGS(CS__DB_I(job), CS__DB_T(name)))) < 0)
 		return r;
-	int64_t stored = cs__relay_stored_bytes(hub);
+	int64_t stored = cs__relay_stored_bytes(hub) + (int64_t)hub->relay_writing;
 	if (stored - old + (int64_t)len > hub->cfg.relay_quota_bytes)
 		return cs_error_set(CS_ELIMIT, "relay quota of %lld bytes exceeded",
 			(long long)hub->cfg.relay_quota_bytes);
 
-	if ((dir = job_dir(hub, job)) == NULL || (path = cs_path_join(dir, name)) == NULL) {
-		r = cs_error_set(CS_ENOMEM, "out of memory");
+	if ((w = calloc(1, sizeof(*w))) == NULL || (w->dir = job_dir(hub, job)) == NULL ||
+	    (w->path = cs_path_join(w->dir, name)) == NULL) {
+		cs__relay_write_free(w);
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	}
+	/* One aligned copy: written with direct I/O (a relayed blob would
+	 * only push other files out of the page cache) and kept in memory for
+	 * the destinations that ask for it next. */
+	if ((r = cs__blob_cache_new(&w->entry, data, len)) < 0) {
+		cs__relay_write_free(w);
+		return r;
+	}
+	w->job = job;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->len = len;
+	w->records = records;
+	hub->relay_writing += len;
+	*out = w;
+	return CS_OK;
+}
+
+void cs__relay_put_write(struct cs__blob_write *w)
+{
+	w->rc = cs_fs_mkdirs(w->dir, 0700);
+	if (w->rc == 0)
+		w->rc = cs_fs_write_replace_direct(w->path, cs__blob_entry_data(w->entry), w->len, 0600);
+}
+
+int cs__relay_put_end(cs_hub *hub, struct cs__blob_write *w, uint64_t *records_out)
+{
+	int r = w->rc;
+	hub->relay_writing -= w->len;
+	if (r < 0)
+		goto done;
+	/* The job may have ended while the bytes were on their way. */
+	if (cs__hub_job_uploading(hub, w->job) != 1) {
+		unlink(w->path);
+		r = cs_error_set(CS_ESTATE, "job %lld no longer takes uploads", (long long)w->job);
 		goto done;
 	}
-	if ((r = cs_fs_mkdirs(dir, 0700)) < 0 || (r = cs_fs_write_atomic(path, data, len, 0600)) < 0)
+	/* The row is not worth a flush of its own (the blob is not fsynced
+	 * either); the next durable commit carries it to the disk. */
+	if ((r = cs_store_exec(hub->db, "PRAGMA synchronous=NORMAL")) < 0)
 		goto done;
-	drop_cached(path);
-	if ((r = cs_store_begin(hub->db)) < 0)
+	if ((r = cs_store_begin(hub->db)) == 0) {
+		if ((r = cs__db_exec(hub->db,
+			     "INSERT OR REPLACE INTO blobs (job, name, size, records) VALUES (?, ?, ?, ?)",
+			     CS__DB_ARGS(CS__DB_I(w->job), CS__DB_T(w->name), CS__DB_I((int64_t)w->len),
+				     CS__DB_I((int64_t)w->records)))) < 0 ||
+		    (r = cs__db_exec(hub->db, "UPDATE jobs SET updated = ? WHERE id = ?",
+			     CS__DB_ARGS(CS__DB_I(cs_clock_now()), CS__DB_I(w->job)))) < 0 ||
+		    (r = cs_store_commit(hub->db)) < 0)
+			cs_store_rollback(hub->db);
+	}
+	int sr = cs_store_exec(hub->db, "PRAGMA synchronous=FULL");
+	if (r == 0)
+		r = sr;
+	if (r < 0)
 		goto done;
-	if ((r = cs__db_exec(hub->db,
-		     "INSERT OR REPLACE INTO blobs (job, name, size, records) VALUES (?, ?, ?, ?)",
-		     CS__DB_ARGS(CS__DB_I(job), CS__DB_T(name), CS__DB_I((int64_t)len),
-			     CS__DB_I((int64_t)records)))) < 0 ||
-	    (r = cs__db_exec(hub->db, "UPDATE jobs SET updated = ? WHERE id = ?",
-		     CS__DB_ARGS(CS__DB_I(cs_clock_now()), CS__DB_I(job)))) < 0 ||
-	    (r = cs_store_commit(hub->db)) < 0)
-		goto fail;
-	*records_out = records;
-	r = CS_OK;
-	goto done;
-fail:
-	cs_store_rollback(hub->db);
+	cs__blob_cache_put(&hub->blobs, w->job, w->name, w->entry, w->path);
+	w->entry = NULL;
+	if (records_out)
+		*records_out = w->records;
 done:
-	free(dir);
-	free(path);
+	cs__relay_write_free(w);
 	return r;
 }
 
-int cs__relay_open(cs_hub *hub, int *fd_out, uint64_t *size_out, int64_t job, const char *name)
+int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *data, size_t len,
+	uint64_t *records_out)
+{
+	struct cs__blob_write *w = NULL;
+	int r = cs__relay_put_begin(hub, &w, job, name, data, len);
+	if (r < 0)
+		return r;
+	cs__relay_put_write(w);
+	return cs__relay_put_end(hub, w, records_out);
+}
+
+int cs__relay_get(cs_hub *hub, const uint8_t **data, size_t *len, int64_t job, const char *name)
 {
 	char *dir = NULL, *path = NULL;
-	struct stat st;
-	int r, fd = -1;
+	int r;
 
 	if (!cs__relay_name_ok(name))
 		return cs_error_set(CS_ENOTFOUND, "no such blob");
@@ -157,17 +212,22 @@ int cs__relay_open(cs_hub *hub, int *fd_out, uint64_t *size_out, int64_t job, co
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+	int64_t want = -1;
+	if ((r = cs__db_int64(hub->db, &want, "SELECT size FROM blobs WHERE job = ? AND name = ?",
+		     CS__DB_ARGS(CS__DB_I(job), CS__DB_T(name)))) < 0)
+		goto done;
+	if (want < 0) {
 		r = cs_error_set(CS_ENOTFOUND, "blob %s of job %lld is not stored", name, (long long)job);
 		goto done;
 	}
-	*fd_out = fd;
-	*size_out = (uint64_t)st.st_size;
-	fd = -1;
-	r = CS_OK;
+	if (cs__blob_cache_get(&hub->blobs, data, len, job, name, path) && (int64_t)*len == want) {
+		hub->m.blob_reads_memory++;
+		r = CS_OK;
+	} else if ((r = cs__blob_cache_load(&hub->blobs, data, len, job, name, path,
+			    (size_t)want)) == CS_OK) {
+		hub->m.blob_reads_disk++;
+	}
 done:
-	if (fd >= 0)
-		close(fd);
 	free(dir);
 	free(path);
 	return r;
@@ -177,6 +237,7 @@ int cs__relay_delete_job(cs_hub *hub, int64_t job)
 {
 	char *dir = job_dir(hub, job);
 	int r;
+	cs__blob_cache_drop_job(&hub->blobs, job);
 	if (dir == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	/* rows first: a crash afterwards leaves files no row points to, which

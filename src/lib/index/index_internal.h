@@ -82,14 +82,30 @@ enum cs__ix_read_result {
 	CS__IX_READ_SKIP = 2, /* unreadable or kept changing: keep the old entry */
 };
 
+/* Chunk hashing on two threads (hasher.c). */
+struct cs__ix_hasher;
+
 /* Read, chunk and hash the regular file name in dirfd. On CS__IX_READ_OK
  * fills e's kind, mode, mtime_ns, size, hash and chunks from the state the
  * bytes were read in (path and the rest are left alone). Returns a
  * cs__ix_read_result, or a negative CS_E* code for a failure that must stop
  * the scan. buf/bufsize is the caller's read buffer (at least twice
  * params.max_size). *hashed is increased by the bytes read; tick is called
- * between chunks so that the caller can report progress. */
+ * between chunks so that the caller can report progress. hasher (may be
+ * NULL) shares the hashing with a helper thread. */
 int cs__ix_read_file(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int dirfd,
-	const char *name, uint8_t *buf, size_t bufsize, void (*tick)(void *arg), void *arg);
+	const char *name, uint8_t *buf, size_t bufsize, struct cs__ix_hasher *hasher,
+	void (*tick)(void *arg), void *arg);
+
+/* ---- chunk hashing on two threads (hasher.c) ---- */
+
+/* Start the helper thread. */
+int cs__ix_hasher_new(struct cs__ix_hasher **out);
+/* Set chunks[i].hash for i < n; chunk i's bytes are at data + chunks[i].offset
+ * - base. Shared with the helper when large enough; h NULL hashes here. */
+void cs__ix_hasher_run(struct cs__ix_hasher *h, const uint8_t *data, uint64_t base,
+	cs_chunk_ref *chunks, size_t n);
+/* Stop the helper (NULL is fine). */
+void cs__ix_hasher_free(struct cs__ix_hasher *h);
 
 #endif

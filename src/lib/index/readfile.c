@@ -58,8 +58,8 @@ static int same_state(const struct stat *a, const struct stat *b)
 		a->st_mode == b->st_mode;
 }
 
-static int push_chunk(cs_chunk_ref **v, size_t *n, size_t *alloc, const uint8_t *data,
-	uint32_t len, uint64_t offset)
+/* Record a chunk; its hash is computed later, with the buffer's others. */
+static int push_chunk(cs_chunk_ref **v, size_t *n, size_t *alloc, uint32_t len, uint64_t offset)
 {
 	if (*n == *alloc) {
 		size_t na = *alloc ? *alloc * 2 : 16;
@@ -70,17 +70,17 @@ static int push_chunk(cs_chunk_ref **v, size_t *n, size_t *alloc, const uint8_t 
 		*alloc = na;
 	}
 	cs_chunk_ref *c = &(*v)[(*n)++];
-	cs_sha256(c->hash, data, len);
 	c->offset = offset;
 	c->len = len;
 	return CS_OK;
 }
 
 static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int dirfd,
-	const char *name, uint8_t *buf, size_t bufsize, void (*tick)(void *arg), void *arg)
+	const char *name, uint8_t *buf, size_t bufsize, struct cs__ix_hasher *hasher,
+	void (*tick)(void *arg), void *arg)
 {
 	cs_chunk_ref *chunks = NULL;
-	size_t nchunks = 0, achunks = 0, fill = 0, pos = 0;
+	size_t nchunks = 0, achunks = 0, fill = 0, pos = 0, unhashed = 0;
 	uint64_t total = 0;
 	struct stat before, after;
 	int eof = 0, r;
@@ -119,14 +119,17 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 		size_t avail = fill - pos;
 		size_t n = avail ? cs_chunker_next(&ix->params, buf + pos, avail, eof) : 0;
 		if (n > 0) {
-			if ((r = push_chunk(&chunks, &nchunks, &achunks, buf + pos, (uint32_t)n,
-					total - avail)) < 0)
+			if ((r = push_chunk(&chunks, &nchunks, &achunks, (uint32_t)n, total - avail)) < 0)
 				goto done;
 			pos += n;
 			if (tick)
 				tick(arg);
 			continue;
 		}
+		/* The buffer is about to change (or the file is done): hash
+		 * the chunks cut from it. buf[0] is at file offset total - fill. */
+		cs__ix_hasher_run(hasher, buf, total - fill, chunks + unhashed, nchunks - unhashed);
+		unhashed = nchunks;
 		if (eof)
 			break;
 		/* The chunker wants more bytes than are buffered (fewer than
@@ -192,14 +195,15 @@ done:
 }
 
 int cs__ix_read_file(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int dirfd,
-	const char *name, uint8_t *buf, size_t bufsize, void (*tick)(void *arg), void *arg)
+	const char *name, uint8_t *buf, size_t bufsize, struct cs__ix_hasher *hasher,
+	void (*tick)(void *arg), void *arg)
 {
 	/* Reads stop at max_size boundaries, so the buffer must hold a whole
 	 * maximal chunk plus room to read behind it. */
 	if (bufsize < 2 * (size_t)ix->params.max_size)
 		return cs_error_set(CS_EINVAL, "read buffer too small");
 	for (int i = 0; i < IX_READ_ATTEMPTS; i++) {
-		int r = read_once(e, hashed, ix, dirfd, name, buf, bufsize, tick, arg);
+		int r = read_once(e, hashed, ix, dirfd, name, buf, bufsize, hasher, tick, arg);
 		if (r != IX_READ_AGAIN)
 			return r;
 	}

@@ -66,6 +66,7 @@ struct ix_scan {
 	int64_t next_progress;
 	uint8_t *buf;
 	size_t bufsize;
+	struct cs__ix_hasher *hasher; /* started with buf; NULL hashes on one thread */
 	int depth;
 	char path[CS_PATH_MAX_LEN + 1]; /* relative path of the current entry */
 	size_t pathlen;
@@ -290,8 +291,11 @@ static int visit_file(struct ix_scan *s, int dirfd, const char *name, const stru
 			change_clear(&c);
 			return cs_error_set(CS_ENOMEM, "out of memory");
 		}
+		if (cs__ix_hasher_new(&s->hasher) < 0)
+			cs_error_clear(); /* one thread does it all */
 	}
-	r = cs__ix_read_file(&c.e, &hashed, s->ix, dirfd, name, s->buf, s->bufsize, progress_tick, s);
+	r = cs__ix_read_file(&c.e, &hashed, s->ix, dirfd, name, s->buf, s->bufsize, s->hasher,
+		progress_tick, s);
 	s->stats.hashed_bytes += hashed;
 	s->batch_bytes += hashed;
 	if (r != CS__IX_READ_OK) {
@@ -545,6 +549,7 @@ done:
 	if (rootfd >= 0)
 		close(rootfd);
 	free(root);
+	cs__ix_hasher_free(s->hasher);
 	free(s->buf);
 	changes_free(s);
 	old_free(s);

@@ -21,6 +21,9 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 /* Larger than curl's 16 KiB default: hub bodies are megabytes. */
 #define RECV_BUFFER_SIZE (256L * 1024)
+/* Bodies of megabytes (relay packs) go out in large writes: fewer turns
+ * of libcurl's loop, each handing OpenSSL many records at once. */
+#define UPLOAD_BUFFER_SIZE (1024L * 1024)
 /* Error bodies are small; a larger one is not worth parsing. */
 #define ERROR_BODY_MAX (64 * 1024)
 
@@ -179,6 +182,7 @@ int cs_httpc_new(cs_httpc **out, const struct cs_httpc_config *cfg)
 		cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_BUFFERSIZE, RECV_BUFFER_SIZE);
+	SET(CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_SIZE);
 	SET(CURLOPT_USERAGENT, "certsync/" CS_VERSION);
 	SET(CURLOPT_WRITEFUNCTION, on_data);
 	if (cfg->cancel) {

@@ -57,9 +57,6 @@ static void send_chunk(cs_http_req *req)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
 	if (evcon != NULL)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
-	/* files served here are read once (relay blobs, backup chunks): leave
-	 * no pages of them in the cache */
-	(void)posix_fadvise(req->fd, 0, 0, POSIX_FADV_DONTNEED);
 	close(req->fd);
 	req->fd = -1;
 	req->ev = NULL;

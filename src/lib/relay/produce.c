@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <certsync/buf.h>
 #include <certsync/envelope.h>
@@ -34,12 +36,22 @@ struct producer {
 	struct planned *plan;
 	size_t nplan, cap_plan;
 	uint64_t plan_pack_bytes; /* sealed bytes of the pack being planned */
+	int64_t settled_ns; /* files changed before this are trusted by their metadata */
 };
+
+/* A file whose mtime is this close to the scan could have been rewritten
+ * within one tick of the file system's clock, keeping size and mtime: its
+ * chunks are hashed again as they are read. Other files are checked by
+ * their size and mtime before and after they are read; a change that kept
+ * both (mtime set back by hand) fails the job at the destination, which
+ * checks every file's hash before anything is applied. */
+#define RACY_NS INT64_C(2000000000)
 
 struct planned {
 	size_t entry;  /* manifest entry whose file holds the chunk */
 	uint64_t offset;
 	uint32_t len;
+	uint8_t verify; /* hash the chunk again when it is read */
 	uint8_t hash[32];
 };
 
@@ -74,9 +86,11 @@ static int seal_into(cs_buf *pack, const cs_session_key *sk, enum cs_record_kind
 	return cs_record_seal(dst, sk, kind, index, plain, len);
 }
 
-/* Read one chunk of a file and check it still has the indexed content: a
- * file that changed since the scan must not be sent under a stale hash. */
-static int read_chunk(struct producer *p, int fd, const char *path, const cs_chunk_ref *c)
+/* Read one chunk of a file; with verify, check it still has the indexed
+ * content: a file that changed since the scan must not be sent under a
+ * stale hash. */
+static int read_chunk(struct producer *p, int fd, const char *path, const cs_chunk_ref *c,
+	int verify)
 {
 	size_t got = 0;
 	while (got < c->len) {
@@ -87,11 +101,29 @@ static int read_chunk(struct producer *p, int fd, const char *path, const cs_chu
 			return cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", path);
 		got += (size_t)n;
 	}
+	if (!verify)
+		return CS_OK;
 	uint8_t h[32];
 	cs_sha256(h, p->plain, c->len);
 	if (memcmp(h, c->hash, 32) != 0)
 		return cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", path);
 	return CS_OK;
+}
+
+/* Whether the open file still has the size and mtime the index gave it. */
+static int same_as_indexed(int fd, const cs_manifest_entry *e)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && (uint64_t)st.st_size == e->size &&
+		(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == e->mtime_ns;
+}
+
+/* Close a file whose chunks were read: it must not have changed meanwhile. */
+static int close_checked(int fd, const cs_manifest_entry *e)
+{
+	int same = same_as_indexed(fd, e);
+	close(fd);
+	return same ? CS_OK : cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", e->path);
 }
 
 /* Close the pack being planned once it holds CS_PACK_TARGET bytes. */
@@ -140,6 +172,7 @@ static int plan_file(struct producer *p, const cs_file_entry *e, cs_manifest_ent
 		pl->entry = p->m.nentries;
 		pl->offset = c->offset;
 		pl->len = c->len;
+		pl->verify = e->mtime_ns > p->settled_ns;
 		memcpy(pl->hash, c->hash, 32);
 		rec = p->next_record++;
 		if ((r = cs_chunk_table_put(&p->sent, c->hash, rec)) < 0)
@@ -153,7 +186,7 @@ static int plan_file(struct producer *p, const cs_file_entry *e, cs_manifest_ent
 }
 
 /* Read, check, seal and upload every planned record, pack by pack. A file
- * that changed since the scan fails the job: its chunks no longer match. */
+ * that changed since the scan fails the job. */
 static int send_records(struct producer *p)
 {
 	int fd = -1, r = CS_OK;
@@ -163,8 +196,10 @@ static int send_records(struct producer *p)
 		const char *path = p->m.entries[pl->entry].path;
 		if (pl->entry != open_entry) {
 			char *full = NULL;
-			if (fd >= 0)
-				close(fd);
+			if (fd >= 0 && (r = close_checked(fd, &p->m.entries[open_entry])) < 0) {
+				fd = -1;
+				break;
+			}
 			if (asprintf(&full, "%s/%s", p->root, path) < 0) {
 				fd = -1;
 				r = cs_error_set(CS_ENOMEM, "out of memory");
@@ -177,10 +212,14 @@ static int send_records(struct producer *p)
 				r = cs_error_set(CS_ECONFLICT, "%s vanished while it was being sent", path);
 				break;
 			}
+			if (!same_as_indexed(fd, &p->m.entries[open_entry])) {
+				r = cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", path);
+				break;
+			}
 		}
 		cs_chunk_ref c = {{0}, pl->offset, pl->len};
 		memcpy(c.hash, pl->hash, 32);
-		if ((r = read_chunk(p, fd, path, &c)) < 0 ||
+		if ((r = read_chunk(p, fd, path, &c, pl->verify)) < 0 ||
 		    (r = seal_into(p->pack, &p->sk, CS_RECORD_DATA, i, p->plain, pl->len)) < 0)
 			break;
 		p->res->records++;
@@ -190,8 +229,11 @@ static int send_records(struct producer *p)
 			pack++;
 		}
 	}
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0) {
+		int cr = close_checked(fd, &p->m.entries[open_entry]);
+		if (r == 0)
+			r = cr;
+	}
 	return r;
 }
 
@@ -310,6 +352,9 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 		goto done;
 	if ((r = cs_index_folder_seq(&res->to_seq, ix, folder)) < 0)
 		goto done;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	p.settled_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - RACY_NS;
 	/* One delta serves every destination: it starts at the smallest
 	 * history. A history beyond our sequence number (our index was reset)
 	 * cannot be trusted, so such a destination gets everything. */
