@@ -118,6 +118,38 @@ static void test_atomic_write(void **state)
 	free(dir);
 }
 
+/* Direct writes: any length from an aligned buffer (the padding of the
+ * last block is cut off), never from an unaligned one. */
+static void test_direct_write(void **state)
+{
+	(void)state;
+	char *dir = cs_test_tmpdir("util-direct");
+	char *path = cs_path_join(dir, "blob");
+	uint8_t *buf, *data;
+	size_t len, n = 3 * CS_FS_DIRECT_ALIGN + 123;
+	assert_int_equal(posix_memalign((void **)&buf, CS_FS_DIRECT_ALIGN, 4 * CS_FS_DIRECT_ALIGN), 0);
+	for (size_t i = 0; i < 4 * CS_FS_DIRECT_ALIGN; i++)
+		buf[i] = (uint8_t)(i * 7);
+	cs_assert_ok(cs_fs_write_replace_direct(path, buf, n, 0600));
+	cs_assert_ok(cs_fs_read_all(&data, &len, path, 1u << 20));
+	assert_int_equal(len, n);
+	assert_memory_equal(data, buf, n);
+	free(data);
+	cs_assert_ok(cs_fs_write_replace_direct(path, buf, 0, 0600));
+	cs_assert_ok(cs_fs_read_all(&data, &len, path, 1u << 20));
+	assert_int_equal(len, 0);
+	free(data);
+	assert_int_equal(cs_fs_write_replace_direct(path, buf + 1, 10, 0600), CS_EINVAL);
+	cs_assert_ok(cs_fs_write_replace(path, "xyz", 3, 0640));
+	cs_assert_ok(cs_fs_read_all(&data, &len, path, 100));
+	assert_int_equal(len, 3);
+	free(data);
+	free(buf);
+	cs_fs_remove_tree(dir);
+	free(path);
+	free(dir);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -138,6 +170,7 @@ int main(void)
 		cmocka_unit_test(test_buf_limits),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_direct_write),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
