@@ -125,7 +125,7 @@ static void test_direct_write(void **state)
 	(void)state;
 	char *dir = cs_test_tmpdir("util-direct");
 	char *path = cs_path_join(dir, "blob");
-	uint8_t *buf, *data;
+	uint8_t *buf = NULL, *data;
 	size_t len, n = 3 * CS_FS_DIRECT_ALIGN + 123;
 	assert_int_equal(posix_memalign((void **)&buf, CS_FS_DIRECT_ALIGN, 4 * CS_FS_DIRECT_ALIGN), 0);
 	for (size_t i = 0; i < 4 * CS_FS_DIRECT_ALIGN; i++)
