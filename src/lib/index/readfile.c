@@ -128,7 +128,9 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 		}
 		/* The buffer is about to change (or the file is done): hash
 		 * the chunks cut from it. buf[0] is at file offset total - fill. */
-		cs__ix_hasher_run(hasher, buf, total - fill, chunks + unhashed, nchunks - unhashed);
+		if (nchunks > unhashed)
+			cs__ix_hasher_run(hasher, buf, total - fill, chunks + unhashed,
+				nchunks - unhashed);
 		unhashed = nchunks;
 		if (eof)
 			break;
