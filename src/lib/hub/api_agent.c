@@ -199,11 +199,9 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 		else if (hub->writer == NULL && cs__blob_writer_start(hub, blob_put_written) < 0) {
 			/* no thread: write it here */
 			cs_error_clear();
-			uint64_t records = 0;
+			w->req = req;
 			cs__relay_put_write(w);
-			if ((r = cs__relay_put_end(hub, w, &records)) == 0)
-				blob_put_counted(hub, job, name, len, records);
-			blob_put_reply(hub, req, r, len, records);
+			blob_put_written(hub, w);
 		} else {
 			w->req = req;
 			cs_http_req_on_close(req, blob_put_client_left, w);

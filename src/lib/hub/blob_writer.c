@@ -22,7 +22,7 @@ struct cs__blob_writer {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct cs__blob_write *todo, **todo_tail; /* in arrival order */
+	struct cs__blob_write *queue, **queue_tail; /* in arrival order */
 	struct cs__blob_write *done, **done_tail;
 	int pipe[2]; /* the thread writes a byte per finished upload */
 	int quit;
@@ -41,14 +41,14 @@ static void *writer_main(void *arg)
 	struct cs__blob_writer *bw = arg;
 	pthread_mutex_lock(&bw->lock);
 	for (;;) {
-		while (bw->todo == NULL && !bw->quit)
+		while (bw->queue == NULL && !bw->quit)
 			pthread_cond_wait(&bw->wake, &bw->lock);
-		struct cs__blob_write *w = bw->todo;
+		struct cs__blob_write *w = bw->queue;
 		if (w == NULL)
 			break; /* quit with nothing left to write */
-		bw->todo = w->next;
-		if (bw->todo == NULL)
-			bw->todo_tail = &bw->todo;
+		bw->queue = w->next;
+		if (bw->queue == NULL)
+			bw->queue_tail = &bw->queue;
 		pthread_mutex_unlock(&bw->lock);
 		cs__relay_put_write(w);
 		pthread_mutex_lock(&bw->lock);
@@ -89,7 +89,7 @@ int cs__blob_writer_start(cs_hub *hub, void (*finish)(cs_hub *hub, struct cs__bl
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	bw->hub = hub;
 	bw->finish = finish;
-	bw->todo_tail = &bw->todo;
+	bw->queue_tail = &bw->queue;
 	bw->done_tail = &bw->done;
 	if (pipe2(bw->pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		free(bw);
@@ -115,7 +115,7 @@ int cs__blob_writer_start(cs_hub *hub, void (*finish)(cs_hub *hub, struct cs__bl
 void cs__blob_writer_submit(struct cs__blob_writer *bw, struct cs__blob_write *w)
 {
 	pthread_mutex_lock(&bw->lock);
-	push(&bw->todo_tail, w);
+	push(&bw->queue_tail, w);
 	pthread_cond_signal(&bw->wake);
 	pthread_mutex_unlock(&bw->lock);
 }
