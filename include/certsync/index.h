@@ -136,6 +136,9 @@ CS_EXTERN int cs_index_recheck(cs_index *ix, const char *folder_id, const char *
 /* Group many index updates into one transaction (one durable commit
  * instead of one per update). rollback is safe without an open one. */
 CS_EXTERN int cs_index_begin(cs_index *ix);
+/* A read-only transaction around many lookups (one snapshot, the store's
+ * locks taken once); ended by commit or rollback. */
+CS_EXTERN int cs_index_begin_read(cs_index *ix);
 CS_EXTERN int cs_index_commit(cs_index *ix);
 CS_EXTERN void cs_index_rollback(cs_index *ix);
 

@@ -26,6 +26,10 @@ CS_EXTERN int cs_store_migrate(cs_store *st, const char *const *migrations, size
 
 /* Transactions. begin is IMMEDIATE (takes the write lock at once). */
 CS_EXTERN int cs_store_begin(cs_store *st);
+/* A read transaction: every query until commit (or rollback) sees one
+ * snapshot and the store's locks are taken once instead of per query. A
+ * write inside it may fail if another connection wrote meanwhile. */
+CS_EXTERN int cs_store_begin_read(cs_store *st);
 CS_EXTERN int cs_store_commit(cs_store *st);
 /* Roll back; safe to call when no transaction is open. */
 CS_EXTERN void cs_store_rollback(cs_store *st);

@@ -1,8 +1,11 @@
 /* Unit tests for the relay engine without sockets: produce into a
  * directory, apply from it, and check every refusal of DESIGN §5. */
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
@@ -11,6 +14,7 @@
 #include <certsync/relay.h>
 #include <certsync/store.h>
 #include "helpers.h"
+#include "relay/stage_writer.h"
 
 struct device {
 	cs_key *key;
@@ -270,12 +274,131 @@ static void test_conflict_copy(void **state)
 	free(d);
 }
 
+/* Files whose name starts with the temporary prefix, directly under dir. */
+static int temporaries_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, CS_TMP_PREFIX, strlen(CS_TMP_PREFIX)) == 0;
+	closedir(d);
+	return n;
+}
+
+static uint8_t *copy_of(const char *s)
+{
+	uint8_t *d = malloc(strlen(s));
+	memcpy(d, s, strlen(s));
+	return d;
+}
+
+static void test_stage_writer(void **state)
+{
+	struct world *w = *state;
+	char *staged[3] = {NULL, NULL, NULL};
+	struct cs_stage_writer sw;
+	struct stat st;
+
+	/* Two files, the second abandoned: only the first is staged, with its
+	 * content, mode and mtime. */
+	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, staged));
+	cs_assert_ok(cs_stage_writer_open(&sw, 0, "one"));
+	cs_assert_ok(cs_stage_writer_data(&sw, copy_of("hello "), 6));
+	cs_assert_ok(cs_stage_writer_data(&sw, copy_of("world"), 5));
+	cs_assert_ok(cs_stage_writer_finish(&sw, 0640, INT64_C(1500000000123456789)));
+	cs_assert_ok(cs_stage_writer_open(&sw, 1, "two"));
+	cs_assert_ok(cs_stage_writer_data(&sw, copy_of("bad"), 3));
+	cs_stage_writer_abandon(&sw);
+	cs_assert_ok(cs_stage_writer_drain(&sw));
+	cs_stage_writer_stop(&sw);
+	cs_stage_writer_stop(&sw); /* twice is harmless */
+	assert_non_null(staged[0]);
+	assert_null(staged[1]);
+	assert_int_equal(temporaries_in(w->b.root), 1);
+	assert_int_equal(stat(staged[0], &st), 0);
+	assert_int_equal(st.st_size, 11);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(st.st_mtim.tv_sec, 1500000000);
+	assert_int_equal(st.st_mtim.tv_nsec, 123456789);
+	unlink(staged[0]);
+	free(staged[0]);
+	staged[0] = NULL;
+
+	/* A file left open when the writer stops is removed. */
+	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, staged));
+	cs_assert_ok(cs_stage_writer_open(&sw, 2, "three"));
+	cs_assert_ok(cs_stage_writer_data(&sw, copy_of("partial"), 7));
+	cs_assert_ok(cs_stage_writer_drain(&sw));
+	cs_stage_writer_stop(&sw);
+	assert_null(staged[2]);
+	assert_int_equal(temporaries_in(w->b.root), 0);
+
+	/* A failure is kept and returned by every later call, naming the file. */
+	char missing[4096];
+	snprintf(missing, sizeof(missing), "%s/no-such-dir", w->b.root);
+	cs_assert_ok(cs_stage_writer_start(&sw, missing, staged));
+	int r = cs_stage_writer_open(&sw, 0, "four");
+	if (r == 0)
+		r = cs_stage_writer_drain(&sw);
+	assert_int_equal(r, CS_EIO);
+	assert_non_null(strstr(cs_error_last(), "create temporary file for four"));
+	assert_int_equal(cs_stage_writer_data(&sw, copy_of("x"), 1), CS_EIO);
+	assert_int_equal(cs_stage_writer_finish(&sw, 0644, 0), CS_EIO);
+	cs_stage_writer_stop(&sw);
+	assert_null(staged[0]);
+}
+
+/* A destination that cannot write (a file size limit standing in for a full
+ * disk): the job fails with the file named, nothing is put in place, no
+ * temporary file is left, and the same job applies once there is room. */
+static void test_write_failure(void **state)
+{
+	struct world *w = *state;
+	cs_relay_produce_result pr;
+	cs_relay_apply_result ar;
+	size_t big = 3u << 20;
+	uint8_t *data = malloc(big);
+	cs_test_fill_random(data, big, 7);
+	cs_test_write_file(w->a.root, "a-small.txt", "fits", 4);
+	cs_test_write_file(w->a.root, "b-big.bin", data, big);
+	free(data);
+	cs_assert_ok(produce(w, 30, &w->b, 0, &pr));
+
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1u << 20;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int r = apply(w, 30, &w->b, 0, pr.to_seq, &ar);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(r, CS_EIO);
+	assert_non_null(strstr(cs_error_last(), "write b-big.bin"));
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/a-small.txt", w->b.root);
+	assert_false(cs_fs_exists(p));
+	assert_int_equal(temporaries_in(w->b.root), 0);
+
+	cs_assert_ok(apply(w, 30, &w->b, 0, pr.to_seq, &ar));
+	assert_true(cs_fs_exists(p));
+	char q[4096];
+	snprintf(p, sizeof(p), "%s/b-big.bin", w->a.root);
+	snprintf(q, sizeof(q), "%s/b-big.bin", w->b.root);
+	file_equal(p, q);
+	assert_int_equal(temporaries_in(w->b.root), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_then_incremental, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
 /* Destination side of relay sync (include/certsync/relay.h).
  *
  * Order of work: verify the header (signer, chain, job), authenticate and
- * decode the manifest, rescan the local folder, then write new and changed
- * files in path order (each through a temporary file that is checked,
- * fsynced and renamed), then deletions in reverse path order, then directory
- * metadata, then fsync the touched directories. Only then are the new bases
+ * decode the manifest, rescan the local folder, then stage new and changed
+ * files in path order (this thread fetches, decrypts and checks chunks; a
+ * writer thread fills the temporary files, stage_writer.h), make them durable
+ * with one syncfs, rename them into place, then deletions in reverse path
+ * order, then directory metadata, then one more syncfs. Only then are the new bases
  * recorded and the caller acknowledges. A crash anywhere leaves either the
  * old or the new version of each file, and a rerun skips finished files. */
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <certsync/manifest.h>
 #include <certsync/relay.h>
 #include <certsync/secure.h>
+#include "stage_writer.h"
 
 #define PACK_CACHE 2
 
@@ -52,7 +54,7 @@ struct applier {
 	cs_manifest m;
 	struct cached_pack cache[PACK_CACHE];
 	unsigned cache_next;
-	uint8_t *buf;
+	struct cs_stage_writer writer;
 	char **staged; /* per manifest entry: its temporary file, or NULL */
 	struct touched_dir *dirs; /* directories changed: restore mtime, fsync */
 	size_t ndirs;
@@ -249,8 +251,8 @@ static int fetch_pack(struct applier *a, size_t pi, struct cached_pack **out)
 	return CS_OK;
 }
 
-/* Decrypt data record rec into a->buf and check it is the expected chunk. */
-static int record_chunk(struct applier *a, const cs_manifest_chunk *ch)
+/* Decrypt the chunk's record into out and check it is the expected chunk. */
+static int record_chunk(struct applier *a, const cs_manifest_chunk *ch, uint8_t *out)
 {
 	size_t lo = 0, hi = a->m.npacks;
 	while (hi - lo > 1) {
@@ -268,20 +270,20 @@ static int record_chunk(struct applier *a, const cs_manifest_chunk *ch)
 	if (c->lens[i] != (size_t)ch->len + CS_RECORD_TAG_LEN)
 		return cs_error_set(CS_EAUTH, "chunk record %llu has the wrong length",
 			(unsigned long long)ch->record);
-	r = cs_record_open(a->buf, &a->h.key, CS_RECORD_DATA, ch->record, c->data + c->offsets[i], c->lens[i]);
+	r = cs_record_open(out, &a->h.key, CS_RECORD_DATA, ch->record, c->data + c->offsets[i], c->lens[i]);
 	if (r < 0)
 		return cs_error_set(CS_EAUTH, "chunk record %llu failed authentication (altered, "
 			"reordered or from another session)", (unsigned long long)ch->record);
 	uint8_t h[32];
-	cs_sha256(h, a->buf, ch->len);
+	cs_sha256(h, out, ch->len);
 	if (!cs_memeq(h, ch->hash, 32))
 		return cs_error_set(CS_EAUTH, "chunk record %llu does not hold the announced chunk",
 			(unsigned long long)ch->record);
 	return CS_OK;
 }
 
-/* Read a chunk this device already holds (in any of its files). */
-static int local_chunk(struct applier *a, const cs_manifest_chunk *ch)
+/* Read a chunk this device already holds (in any of its files) into out. */
+static int local_chunk(struct applier *a, const cs_manifest_chunk *ch, uint8_t *out)
 {
 	char *path = NULL, *full = NULL;
 	uint64_t off;
@@ -293,10 +295,10 @@ static int local_chunk(struct applier *a, const cs_manifest_chunk *ch)
 	if (len != ch->len || (full = cs_path_join(a->root, path)) == NULL)
 		goto done;
 	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || pread(fd, a->buf, len, (off_t)off) != (ssize_t)len)
+	if (fd < 0 || pread(fd, out, len, (off_t)off) != (ssize_t)len)
 		goto done;
 	uint8_t h[32];
-	cs_sha256(h, a->buf, len);
+	cs_sha256(h, out, len);
 	if (cs_memeq(h, ch->hash, 32))
 		r = CS_OK;
 done:
@@ -307,15 +309,15 @@ done:
 	return r;
 }
 
-static int get_chunk(struct applier *a, const cs_manifest_entry *e, uint32_t i)
+static int get_chunk(struct applier *a, const cs_manifest_entry *e, uint32_t i, uint8_t *out)
 {
 	const cs_manifest_chunk *ch = &e->chunks[i];
 	/* A chunk we hold locally saves a download; a sent one is the fallback
 	 * when our copy has changed since the last scan. */
-	if (local_chunk(a, ch) == CS_OK)
+	if (local_chunk(a, ch, out) == CS_OK)
 		return CS_OK;
 	if (ch->record != CS_RECORD_NONE)
-		return record_chunk(a, ch);
+		return record_chunk(a, ch, out);
 	return cs_error_set(CS_ENOTFOUND, "%s: chunk %u is neither sent nor held locally "
 		"(local copy changed); a full resync is needed", e->path, i);
 }
@@ -331,7 +333,9 @@ static int note_dir(struct applier *a, const char *path)
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = 0;
-	for (size_t i = 0; i < a->ndirs; i++)
+	/* Entries come in path order: the match, if any, is most likely the
+	 * directory noted last. */
+	for (size_t i = a->ndirs; i-- > 0;)
 		if (strcmp(a->dirs[i].path, dir) == 0) {
 			free(dir);
 			return CS_OK;
@@ -367,75 +371,48 @@ static int is_local_change(struct applier *a, const cs_file_entry *local, const 
 	return 1;
 }
 
-static int write_temp(struct applier *a, const cs_manifest_entry *e, char **tmp_out)
+/* Fetch, check and hand entry i's chunks to the writer, which stages them
+ * in a temporary file (a->staged[i] once finished). The file is abandoned
+ * when its content does not hash to the manifest's. */
+static int write_temp(struct applier *a, size_t idx)
 {
-	char *tmp = NULL;
-	int fd = -1, r = CS_OK;
-	/* Staged in the folder's root: the same file system as every final
-	 * path, so the later rename is atomic wherever the file goes. */
-	if (asprintf(&tmp, "%s/" CS_TMP_PREFIX "XXXXXX", a->root) < 0)
-		return cs_error_set(CS_ENOMEM, "out of memory");
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		r = cs_error_set(CS_EIO, "create temporary file for %s: %s", e->path, strerror(errno));
-		goto done;
-	}
-	uint64_t written = 0;
+	const cs_manifest_entry *e = &a->m.entries[idx];
+	int r = cs_stage_writer_open(&a->writer, idx, e->path);
+	if (r < 0)
+		return r;
 	cs_sha256_ctx *fh = cs_sha256_new();
 	if (fh == NULL) {
-		r = cs_error_set(CS_ENOMEM, "out of memory");
-		goto done;
+		cs_stage_writer_abandon(&a->writer);
+		return cs_error_set(CS_ENOMEM, "out of memory");
 	}
 	for (uint32_t i = 0; i < e->nchunks && r == 0; i++) {
-		if ((r = get_chunk(a, e, i)) < 0)
+		uint32_t len = e->chunks[i].len;
+		uint8_t *data = malloc(len ? len : 1);
+		if (data == NULL) {
+			r = cs_error_set(CS_ENOMEM, "out of memory");
 			break;
-		cs_sha256_update(fh, e->chunks[i].hash, 32);
-		size_t left = e->chunks[i].len;
-		const uint8_t *p = a->buf;
-		while (left > 0) {
-			ssize_t w = write(fd, p, left);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				r = cs_error_set(CS_EIO, "write %s: %s", e->path, strerror(errno));
-				break;
-			}
-			p += w;
-			left -= (size_t)w;
 		}
-		/* Start writeback now, so that the fsync before the rename finds
-		 * little left to do and the disk works while we fetch and verify. */
-		sync_file_range(fd, (off_t)written, (off_t)e->chunks[i].len, SYNC_FILE_RANGE_WRITE);
-		written += e->chunks[i].len;
-		a->bytes_done += e->chunks[i].len;
-		a->res->bytes += e->chunks[i].len;
+		if ((r = get_chunk(a, e, i, data)) < 0) {
+			cs_freezero(data, len);
+			break;
+		}
+		cs_sha256_update(fh, e->chunks[i].hash, 32);
+		if ((r = cs_stage_writer_data(&a->writer, data, len)) < 0)
+			break;
+		a->bytes_done += len;
+		a->res->bytes += len;
 		progress(a, 0);
 	}
 	uint8_t h[32];
 	cs_sha256_final(fh, h);
-	if (r < 0)
-		goto done;
-	if (memcmp(h, e->hash, 32) != 0) {
+	if (r == 0 && memcmp(h, e->hash, 32) != 0)
 		r = cs_error_set(CS_EAUTH, "%s: content hash does not match the manifest", e->path);
-		goto done;
-	}
 	/* No fsync per file: one syncfs() after staging makes every staged
 	 * file durable before the first rename (sync_root), at a fraction of
 	 * the cost for many small files. */
-	if (fchmod(fd, e->mode & 07777) != 0 || (r = cs_file_set_mtime(fd, tmp, e->mtime_ns)) < 0) {
-		if (r == 0)
-			r = cs_error_set(CS_EIO, "finish %s: %s", e->path, strerror(errno));
-		goto done;
-	}
-done:
-	if (fd >= 0)
-		close(fd);
-	if (r < 0 && tmp) {
-		unlink(tmp);
-		free(tmp);
-		tmp = NULL;
-	}
-	*tmp_out = tmp;
+	if (r == 0)
+		return cs_stage_writer_finish(&a->writer, e->mode, e->mtime_ns);
+	cs_stage_writer_abandon(&a->writer);
 	return r;
 }
 
@@ -461,7 +438,7 @@ static int stage_file(struct applier *a, size_t i)
 		r = CS_OK;
 	if (r == 0 && !(local && !local->deleted && local->kind == CS_KIND_FILE &&
 			memcmp(local->hash, e->hash, 32) == 0))
-		r = write_temp(a, e, &a->staged[i]);
+		r = write_temp(a, i);
 	cs_file_entry_free(local);
 	return r;
 }
@@ -604,13 +581,27 @@ static int run(struct applier *a)
 	a->staged = calloc(a->m.nentries ? a->m.nentries : 1, sizeof(*a->staged));
 	if (a->staged == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
-	for (size_t i = 0; i < a->m.nentries; i++) {
+	/* Staging only reads the index: one read transaction spares every
+	 * lookup its own locking. */
+	if ((r = cs_index_begin_read(a->ix)) < 0)
+		return r;
+	cs_stage_writer_start(&a->writer, a->root, a->staged);
+	for (size_t i = 0; i < a->m.nentries && r == 0; i++) {
 		const cs_manifest_entry *e = &a->m.entries[i];
 		if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED) || e->kind != CS_KIND_FILE)
 			continue;
-		if ((r = stage_file(a, i)) < 0)
-			return r;
+		r = stage_file(a, i);
 	}
+	int wr = cs_stage_writer_drain(&a->writer);
+	cs_stage_writer_stop(&a->writer);
+	if (r == 0)
+		r = wr;
+	if (r < 0) {
+		cs_index_rollback(a->ix);
+		return r;
+	}
+	if ((r = cs_index_commit(a->ix)) < 0)
+		return r;
 	if ((r = sync_root(a)) < 0)
 		return r;
 	if ((r = cs_index_begin(a->ix)) < 0)
@@ -711,9 +702,6 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 	a.res = res;
 	for (unsigned i = 0; i < PACK_CACHE; i++)
 		a.cache[i].index = -1;
-	a.buf = malloc(CS_RECORD_PLAIN_MAX);
-	if (a.buf == NULL)
-		return cs_error_set(CS_ENOMEM, "out of memory");
 	if ((r = cs_index_folder_root(&a.root, ix, req->folder)) == 0)
 		r = run(&a);
 	if (r == 0) {
@@ -723,6 +711,7 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 			(unsigned long long)res->files, (unsigned long long)res->bytes,
 			(unsigned long long)res->downloaded, (unsigned long long)res->conflicts);
 	}
+	cs_stage_writer_stop(&a.writer); /* before its files are removed */
 	for (unsigned i = 0; i < PACK_CACHE; i++)
 		cache_clear(&a.cache[i]);
 	for (size_t i = 0; a.staged && i < a.m.nentries; i++) {
@@ -736,7 +725,6 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 	free(a.dirs);
 	cs_session_header_clear(&a.h);
 	cs_manifest_clear(&a.m);
-	cs_freezero(a.buf, CS_RECORD_PLAIN_MAX);
 	free(a.root);
 	return r;
 }

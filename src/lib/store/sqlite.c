@@ -90,6 +90,14 @@ int cs_store_begin(cs_store *st)
 	return r;
 }
 
+int cs_store_begin_read(cs_store *st)
+{
+	int r = cs_store_exec(st, "BEGIN DEFERRED");
+	if (r == 0)
+		st->in_tx = 1;
+	return r;
+}
+
 int cs_store_commit(cs_store *st)
 {
 	int r = cs_store_exec(st, "COMMIT");

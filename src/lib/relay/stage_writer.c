@@ -1,0 +1,290 @@
+/* The destination's file writer (stage_writer.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <certsync/error.h>
+#include <certsync/index.h>
+#include "stage_writer.h"
+
+/* Bytes that may wait for the writer: enough to ride out a slow create or
+ * a burst of small files, small next to the packs held in memory. */
+#define QUEUE_BYTES (16u << 20)
+/* Writeback of a large file is started every this many bytes, so that the
+ * syncfs before the renames finds little left to do. */
+#define WRITEBACK_STEP (8u << 20)
+
+enum step_kind { STEP_OPEN, STEP_DATA, STEP_FINISH, STEP_ABANDON };
+
+struct cs_stage_step {
+	struct cs_stage_step *next;
+	enum step_kind kind;
+	size_t entry;      /* open */
+	const char *path;  /* open: for messages */
+	uint8_t *data;     /* data */
+	size_t len;
+	uint32_t mode;     /* finish */
+	int64_t mtime_ns;
+};
+
+static void fail(struct cs_stage_writer *w, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct cs_stage_writer *w, int code, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&w->lock);
+	if (w->error == 0) {
+		va_start(ap, fmt);
+		vsnprintf(w->message, sizeof(w->message), fmt, ap);
+		va_end(ap);
+		w->error = code;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void drop_file(struct cs_stage_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	if (w->tmp) {
+		unlink(w->tmp);
+		free(w->tmp);
+		w->tmp = NULL;
+	}
+}
+
+/* Carry out one step; runs on the writer's thread (or the caller's). */
+static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
+{
+	if (w->error) {
+		drop_file(w);
+		return;
+	}
+	switch (s->kind) {
+	case STEP_OPEN:
+		drop_file(w);
+		w->path = s->path;
+		w->written = w->kicked = 0;
+		/* Staged in the folder's root: the same file system as every
+		 * final path, so the later rename is atomic wherever it goes. */
+		if (asprintf(&w->tmp, "%s/" CS_TMP_PREFIX "XXXXXX", w->root) < 0) {
+			w->tmp = NULL;
+			fail(w, CS_ENOMEM, "out of memory");
+			return;
+		}
+		w->fd = mkstemp(w->tmp);
+		if (w->fd < 0) {
+			free(w->tmp);
+			w->tmp = NULL;
+			fail(w, CS_EIO, "create temporary file for %s: %s", s->path, strerror(errno));
+			return;
+		}
+		w->entry = s->entry;
+		break;
+	case STEP_DATA: {
+		const uint8_t *p = s->data;
+		size_t left = s->len;
+		while (left > 0) {
+			ssize_t n = write(w->fd, p, left);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				fail(w, CS_EIO, "write %s: %s", w->path, strerror(errno));
+				drop_file(w);
+				return;
+			}
+			p += n;
+			left -= (size_t)n;
+		}
+		w->written += s->len;
+		if (w->written - w->kicked >= WRITEBACK_STEP) {
+			sync_file_range(w->fd, (off_t)w->kicked, (off_t)(w->written - w->kicked),
+				SYNC_FILE_RANGE_WRITE);
+			w->kicked = w->written;
+		}
+		break;
+	}
+	case STEP_FINISH:
+		if (fchmod(w->fd, s->mode & 07777) != 0) {
+			fail(w, CS_EIO, "finish %s: %s", w->path, strerror(errno));
+			drop_file(w);
+			return;
+		}
+		if (cs_file_set_mtime(w->fd, w->tmp, s->mtime_ns) < 0) {
+			fail(w, CS_EIO, "finish %s: %s", w->path, cs_error_last());
+			drop_file(w);
+			return;
+		}
+		close(w->fd);
+		w->fd = -1;
+		w->staged[w->entry] = w->tmp;
+		w->tmp = NULL;
+		break;
+	case STEP_ABANDON:
+		drop_file(w);
+		break;
+	}
+}
+
+static void free_step(struct cs_stage_step *s)
+{
+	if (s->data) {
+		memset(s->data, 0, s->len); /* plaintext */
+		free(s->data);
+	}
+	free(s);
+}
+
+static void *writer_main(void *arg)
+{
+	struct cs_stage_writer *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->head == NULL && !w->quit)
+			pthread_cond_wait(&w->changed, &w->lock);
+		struct cs_stage_step *s = w->head;
+		if (s == NULL)
+			break;
+		pthread_mutex_unlock(&w->lock);
+		run_step(w, s);
+		pthread_mutex_lock(&w->lock);
+		w->head = s->next;
+		if (w->head == NULL)
+			w->tail = NULL;
+		w->queued_bytes -= s->len;
+		free_step(s);
+		pthread_cond_broadcast(&w->changed);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **staged)
+{
+	memset(w, 0, sizeof(*w));
+	w->root = root;
+	w->staged = staged;
+	w->fd = -1;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->changed, NULL);
+	w->threaded = pthread_create(&w->thread, NULL, writer_main, w) == 0;
+	w->started = 1;
+	return CS_OK;
+}
+
+/* The first failure, raised as this thread's error. */
+static int failure(struct cs_stage_writer *w)
+{
+	return w->error ? cs_error_set(w->error, "%s", w->message) : CS_OK;
+}
+
+static int hand_over(struct cs_stage_writer *w, struct cs_stage_step *s)
+{
+	if (!w->threaded) {
+		run_step(w, s);
+		free_step(s);
+		return failure(w);
+	}
+	pthread_mutex_lock(&w->lock);
+	while (w->head && w->queued_bytes + s->len > QUEUE_BYTES && !w->error)
+		pthread_cond_wait(&w->changed, &w->lock);
+	int r = w->error;
+	if (r == 0) {
+		if (w->tail)
+			w->tail->next = s;
+		else
+			w->head = s;
+		w->tail = s;
+		w->queued_bytes += s->len;
+		pthread_cond_broadcast(&w->changed);
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (r) {
+		free_step(s);
+		return failure(w);
+	}
+	return CS_OK;
+}
+
+static struct cs_stage_step *new_step(enum step_kind kind)
+{
+	struct cs_stage_step *s = calloc(1, sizeof(*s));
+	if (s)
+		s->kind = kind;
+	return s;
+}
+
+int cs_stage_writer_open(struct cs_stage_writer *w, size_t entry, const char *path)
+{
+	struct cs_stage_step *s = new_step(STEP_OPEN);
+	if (s == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	s->entry = entry;
+	s->path = path;
+	return hand_over(w, s);
+}
+
+int cs_stage_writer_data(struct cs_stage_writer *w, uint8_t *data, size_t len)
+{
+	struct cs_stage_step *s = new_step(STEP_DATA);
+	if (s == NULL) {
+		memset(data, 0, len);
+		free(data);
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	}
+	s->data = data;
+	s->len = len;
+	return hand_over(w, s);
+}
+
+int cs_stage_writer_finish(struct cs_stage_writer *w, uint32_t mode, int64_t mtime_ns)
+{
+	struct cs_stage_step *s = new_step(STEP_FINISH);
+	if (s == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	s->mode = mode;
+	s->mtime_ns = mtime_ns;
+	return hand_over(w, s);
+}
+
+void cs_stage_writer_abandon(struct cs_stage_writer *w)
+{
+	struct cs_stage_step *s = new_step(STEP_ABANDON);
+	if (s)
+		hand_over(w, s);
+}
+
+int cs_stage_writer_drain(struct cs_stage_writer *w)
+{
+	if (w->threaded) {
+		pthread_mutex_lock(&w->lock);
+		while (w->head)
+			pthread_cond_wait(&w->changed, &w->lock);
+		pthread_mutex_unlock(&w->lock);
+	}
+	return failure(w);
+}
+
+void cs_stage_writer_stop(struct cs_stage_writer *w)
+{
+	if (!w->started)
+		return;
+	if (w->threaded) {
+		pthread_mutex_lock(&w->lock);
+		w->quit = 1;
+		pthread_cond_broadcast(&w->changed);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+		w->threaded = 0;
+	}
+	drop_file(w); /* a file opened but never finished */
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->changed);
+	w->started = 0;
+}

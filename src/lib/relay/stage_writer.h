@@ -1,0 +1,54 @@
+#ifndef CS_RELAY_STAGE_WRITER_H
+#define CS_RELAY_STAGE_WRITER_H
+/* The destination's file writer: a thread that creates, fills and finishes
+ * the temporary files of a sync while the applying thread fetches, decrypts
+ * and verifies the next chunks. Work is handed over in order (open a file,
+ * its data, then finish or abandon it) and at most a bounded number of bytes
+ * wait at any time. When the thread cannot be started every step runs on
+ * the caller's thread instead, with the same results.
+ *
+ * The first failure is kept: later steps are dropped (their temporary files
+ * removed) and every call after it returns that failure. */
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+struct cs_stage_step;
+
+struct cs_stage_writer {
+	const char *root;  /* temporary files are made here */
+	char **staged;     /* per manifest entry: the finished temporary file */
+	pthread_t thread;
+	int started, threaded, quit;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct cs_stage_step *head, *tail;
+	size_t queued_bytes;
+	/* The file being written (the writer's side only). */
+	int fd;
+	char *tmp;
+	size_t entry;
+	const char *path;
+	uint64_t written, kicked;
+	int error; /* the first failure, set under lock */
+	char message[512];
+};
+
+/* Start a writer making temporary files under root; staged[i] receives the
+ * name of entry i's file once it is finished. */
+int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **staged);
+/* Begin the temporary file for manifest entry `entry` (path for messages). */
+int cs_stage_writer_open(struct cs_stage_writer *w, size_t entry, const char *path);
+/* Append len bytes to the open file; takes data (malloc'ed) in every case.
+ * Waits while too many bytes are queued. */
+int cs_stage_writer_data(struct cs_stage_writer *w, uint8_t *data, size_t len);
+/* Set mode and mtime, close, and record the file in staged[entry]. */
+int cs_stage_writer_finish(struct cs_stage_writer *w, uint32_t mode, int64_t mtime_ns);
+/* Drop the open file (its content failed a check). */
+void cs_stage_writer_abandon(struct cs_stage_writer *w);
+/* Wait until every step handed over is done; the first failure, if any. */
+int cs_stage_writer_drain(struct cs_stage_writer *w);
+/* Drain and stop the thread; safe to call twice or after a failed start. */
+void cs_stage_writer_stop(struct cs_stage_writer *w);
+
+#endif
