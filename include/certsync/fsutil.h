@@ -32,6 +32,14 @@ CS_EXTERN int cs_fs_write_replace(const char *path, const void *data, size_t len
 CS_EXTERN int cs_fs_write_replace_direct(const char *path, const void *data, size_t len,
 	mode_t mode);
 
+/* Write len bytes of data at offset of the open file fd through direct I/O.
+ * data and offset must be aligned to CS_FS_DIRECT_ALIGN and data readable up
+ * to len rounded up to it: those padding bytes are written too, so the
+ * caller cuts the file to its length (ftruncate) after its last write.
+ * Returns 0 when written, 1 when the file system refuses direct I/O
+ * (nothing was written: write normally instead), -1 with errno set. */
+CS_EXTERN int cs_fs_pwrite_direct(int fd, const void *data, size_t len, uint64_t offset);
+
 /* Read the whole file into a new heap block (NUL-terminated one past *len).
  * CS_ELIMIT when the file is larger than max, CS_ENOTFOUND when absent. */
 CS_EXTERN int cs_fs_read_all(uint8_t **out, size_t *len, const char *path, size_t max);

@@ -60,8 +60,9 @@ int cs_fs_fsync_dir(const char *path)
  * block padded (data is readable that far), then cut the file to len.
  * 1 when the file system refuses direct I/O (nothing written), 0 when
  * written, -1 with errno on a failure. */
-static int write_direct(int fd, const uint8_t *data, size_t len)
+int cs_fs_pwrite_direct(int fd, const void *data, size_t len, uint64_t offset)
 {
+	const uint8_t *p = data;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) != 0)
 		return 1;
@@ -69,7 +70,7 @@ static int write_direct(int fd, const uint8_t *data, size_t len)
 	size_t done = 0;
 	int r = 0;
 	while (done < padded) {
-		ssize_t w = pwrite(fd, data + done, padded - done, (off_t)done);
+		ssize_t w = pwrite(fd, p + done, padded - done, (off_t)(offset + done));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EINVAL && done == 0) {
@@ -84,8 +85,19 @@ static int write_direct(int fd, const uint8_t *data, size_t len)
 		}
 		done += (size_t)w;
 	}
+	int saved = errno;
 	if (fcntl(fd, F_SETFL, fl) != 0 && r == 0)
 		r = -1;
+	else
+		errno = saved;
+	return r;
+}
+
+/* All of data through direct I/O, then the file cut to len: 0, or 1 when the
+ * file system refuses direct I/O, or -1 with errno set. */
+static int write_direct(int fd, const uint8_t *data, size_t len)
+{
+	int r = cs_fs_pwrite_direct(fd, data, len, 0);
 	if (r == 0 && ftruncate(fd, (off_t)len) != 0)
 		r = -1;
 	return r;

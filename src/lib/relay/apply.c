@@ -377,7 +377,7 @@ static int is_local_change(struct applier *a, const cs_file_entry *local, const 
 static int write_temp(struct applier *a, size_t idx)
 {
 	const cs_manifest_entry *e = &a->m.entries[idx];
-	int r = cs_stage_writer_open(&a->writer, idx, e->path);
+	int r = cs_stage_writer_open(&a->writer, idx, e->path, e->size);
 	if (r < 0)
 		return r;
 	cs_sha256_ctx *fh = cs_sha256_new();

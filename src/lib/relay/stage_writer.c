@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <certsync/error.h>
+#include <certsync/fsutil.h>
 #include <certsync/index.h>
 #include "stage_writer.h"
 
@@ -17,6 +18,10 @@
 /* Writeback of a large file is started every this many bytes, so that the
  * syncfs before the renames finds little left to do. */
 #define WRITEBACK_STEP (8u << 20)
+/* Files at least this large are written with direct I/O, in requests of
+ * DIRECT_BUF bytes. */
+#define DIRECT_MIN (1u << 20)
+#define DIRECT_BUF (4u << 20)
 
 enum step_kind { STEP_OPEN, STEP_DATA, STEP_FINISH, STEP_ABANDON };
 
@@ -25,6 +30,7 @@ struct cs_stage_step {
 	enum step_kind kind;
 	size_t entry;      /* open */
 	const char *path;  /* open: for messages */
+	uint64_t size;     /* open: the file's length */
 	uint8_t *data;     /* data */
 	size_t len;
 	uint32_t mode;     /* finish */
@@ -59,6 +65,38 @@ static void drop_file(struct cs_stage_writer *w)
 	}
 }
 
+static int write_all(int fd, const uint8_t *p, size_t left)
+{
+	while (left > 0) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		left -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write the bytes waiting in dbuf after what went before. Where the file
+ * system refuses direct I/O the rest of the file goes the normal way. */
+static int flush_direct(struct cs_stage_writer *w)
+{
+	size_t n = w->dlen;
+	uint64_t at = w->dpos;
+	int r = cs_fs_pwrite_direct(w->fd, w->dbuf, n, at);
+	if (r == 1) {
+		w->direct = 0;
+		r = lseek(w->fd, (off_t)at, SEEK_SET) < 0 ? -1 : write_all(w->fd, w->dbuf, n);
+	}
+	if (r < 0)
+		return -1;
+	w->dlen = 0;
+	w->dpos += n;
+	return 0;
+}
+
 /* Carry out one step; runs on the writer's thread (or the caller's). */
 static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 {
@@ -86,24 +124,32 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 			return;
 		}
 		w->entry = s->entry;
+		w->dlen = 0;
+		w->dpos = 0;
+		w->direct = w->dbuf != NULL && s->size >= DIRECT_MIN;
 		break;
 	case STEP_DATA: {
 		const uint8_t *p = s->data;
 		size_t left = s->len;
-		while (left > 0) {
-			ssize_t n = write(w->fd, p, left);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				fail(w, CS_EIO, "write %s: %s", w->path, strerror(errno));
-				drop_file(w);
-				return;
-			}
-			p += n;
-			left -= (size_t)n;
-		}
+		int r = 0;
 		w->written += s->len;
-		if (w->written - w->kicked >= WRITEBACK_STEP) {
+		while (w->direct && left > 0 && r == 0) {
+			size_t n = DIRECT_BUF - w->dlen < left ? DIRECT_BUF - w->dlen : left;
+			memcpy(w->dbuf + w->dlen, p, n);
+			w->dlen += n;
+			p += n;
+			left -= n;
+			if (w->dlen == DIRECT_BUF)
+				r = flush_direct(w);
+		}
+		if (r == 0 && left > 0)
+			r = write_all(w->fd, p, left);
+		if (r < 0) {
+			fail(w, CS_EIO, "write %s: %s", w->path, strerror(errno));
+			drop_file(w);
+			return;
+		}
+		if (!w->direct && w->written - w->kicked >= WRITEBACK_STEP) {
 			sync_file_range(w->fd, (off_t)w->kicked, (off_t)(w->written - w->kicked),
 				SYNC_FILE_RANGE_WRITE);
 			w->kicked = w->written;
@@ -111,6 +157,17 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 		break;
 	}
 	case STEP_FINISH:
+		if (w->dlen > 0) {
+			/* The last block is written whole and the file cut back. */
+			size_t n = w->dlen;
+			size_t padded = (n + CS_FS_DIRECT_ALIGN - 1) / CS_FS_DIRECT_ALIGN * CS_FS_DIRECT_ALIGN;
+			memset(w->dbuf + n, 0, padded - n);
+			if (flush_direct(w) < 0 || ftruncate(w->fd, (off_t)w->written) != 0) {
+				fail(w, CS_EIO, "write %s: %s", w->path, strerror(errno));
+				drop_file(w);
+				return;
+			}
+		}
 		if (fchmod(w->fd, s->mode & 07777) != 0) {
 			fail(w, CS_EIO, "finish %s: %s", w->path, strerror(errno));
 			drop_file(w);
@@ -171,6 +228,8 @@ int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **st
 	w->root = root;
 	w->staged = staged;
 	w->fd = -1;
+	if (posix_memalign((void **)&w->dbuf, CS_FS_DIRECT_ALIGN, DIRECT_BUF) != 0)
+		w->dbuf = NULL; /* every file is written the normal way */
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->changed, NULL);
 	w->threaded = pthread_create(&w->thread, NULL, writer_main, w) == 0;
@@ -220,13 +279,14 @@ static struct cs_stage_step *new_step(enum step_kind kind)
 	return s;
 }
 
-int cs_stage_writer_open(struct cs_stage_writer *w, size_t entry, const char *path)
+int cs_stage_writer_open(struct cs_stage_writer *w, size_t entry, const char *path, uint64_t size)
 {
 	struct cs_stage_step *s = new_step(STEP_OPEN);
 	if (s == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	s->entry = entry;
 	s->path = path;
+	s->size = size;
 	return hand_over(w, s);
 }
 
@@ -284,6 +344,11 @@ void cs_stage_writer_stop(struct cs_stage_writer *w)
 		w->threaded = 0;
 	}
 	drop_file(w); /* a file opened but never finished */
+	if (w->dbuf) {
+		memset(w->dbuf, 0, DIRECT_BUF); /* plaintext */
+		free(w->dbuf);
+		w->dbuf = NULL;
+	}
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->changed);
 	w->started = 0;

@@ -30,6 +30,12 @@ struct cs_stage_writer {
 	size_t entry;
 	const char *path;
 	uint64_t written, kicked;
+	/* Large files go to the disk through direct I/O from this aligned
+	 * buffer: no copy into (and no eviction from) the page cache. */
+	uint8_t *dbuf;
+	size_t dlen;   /* bytes waiting in dbuf */
+	uint64_t dpos; /* where in the file dbuf[0] goes */
+	int direct;   /* the open file is written through dbuf */
 	int error; /* the first failure, set under lock */
 	char message[512];
 };
@@ -37,8 +43,9 @@ struct cs_stage_writer {
 /* Start a writer making temporary files under root; staged[i] receives the
  * name of entry i's file once it is finished. */
 int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **staged);
-/* Begin the temporary file for manifest entry `entry` (path for messages). */
-int cs_stage_writer_open(struct cs_stage_writer *w, size_t entry, const char *path);
+/* Begin the temporary file for manifest entry `entry` (path for messages)
+ * that will hold size bytes. */
+int cs_stage_writer_open(struct cs_stage_writer *w, size_t entry, const char *path, uint64_t size);
 /* Append len bytes to the open file; takes data (malloc'ed) in every case.
  * Waits while too many bytes are queued. */
 int cs_stage_writer_data(struct cs_stage_writer *w, uint8_t *data, size_t len);
