@@ -75,6 +75,11 @@ CS_EXTERN void cs_http_req_add_header(cs_http_req *req, const char *name, const 
 /* Send the reply and release req. */
 CS_EXTERN void cs_http_reply(cs_http_req *req, int status, const char *content_type,
 	const void *body, size_t len);
+/* cs_http_reply without copying the body: body must stay unchanged until
+ * release(ud) is called, once the bytes are sent or the connection is gone
+ * (release may run before this returns). */
+CS_EXTERN void cs_http_reply_ref(cs_http_req *req, int status, const char *content_type,
+	const void *body, size_t len, void (*release)(void *ud), void *ud);
 /* Reply with {"error": message, "code": code_name} and status. */
 CS_EXTERN void cs_http_reply_error(cs_http_req *req, int status, const char *code_name,
 	const char *fmt, ...) __attribute__((format(printf, 4, 5)));

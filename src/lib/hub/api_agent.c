@@ -238,7 +238,14 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	else {
 		hub->m.blob_bytes_sent += size;
 		cs__hub_count(hub, 200);
-		cs_http_reply(req, 200, "application/octet-stream", data, size);
+		/* Sent from the cache's copy itself, held until the last byte
+		 * has left even if the cache lets it go meanwhile. */
+		void *held = cs__blob_cache_hold(&hub->blobs, data);
+		if (held != NULL)
+			cs_http_reply_ref(req, 200, "application/octet-stream", data, size,
+				cs__blob_cache_release, held);
+		else
+			cs_http_reply(req, 200, "application/octet-stream", data, size);
 	}
 	free(state);
 	free(fold);

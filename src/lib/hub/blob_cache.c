@@ -29,6 +29,7 @@ struct cs__blob_entry {
 	ino_t ino;
 	int64_t mtime_ns;
 	int stored; /* the file was written as this entry says */
+	int refs;   /* the cache's own (while listed) and replies still sending it */
 };
 
 static int64_t mtime_of(const struct stat *st)
@@ -40,6 +41,13 @@ static void entry_free(struct cs__blob_entry *e)
 {
 	free(e->data);
 	free(e);
+}
+
+/* Drop one reference; the last one frees the entry. */
+static void entry_unref(struct cs__blob_entry *e)
+{
+	if (--e->refs <= 0)
+		entry_free(e);
 }
 
 /* An entry with an aligned buffer for len bytes, zero-padded to a block. */
@@ -55,6 +63,7 @@ static struct cs__blob_entry *entry_alloc(size_t len)
 		return NULL;
 	}
 	memset(e->data + (cap - CS_FS_DIRECT_ALIGN), 0, CS_FS_DIRECT_ALIGN);
+	e->refs = 1;
 	e->len = len;
 	e->cap = cap;
 	return e;
@@ -78,15 +87,31 @@ const uint8_t *cs__blob_entry_data(const struct cs__blob_entry *e)
 void cs__blob_cache_discard(struct cs__blob_entry *e)
 {
 	if (e != NULL)
-		entry_free(e);
+		entry_unref(e);
 }
 
 static void unlink_entry(struct cs__blob_cache *c, struct cs__blob_entry **link)
 {
 	struct cs__blob_entry *e = *link;
 	*link = e->next;
+	e->next = NULL;
 	c->bytes -= e->cap;
-	entry_free(e);
+	entry_unref(e); /* a reply still sending it keeps it until it is done */
+}
+
+void *cs__blob_cache_hold(struct cs__blob_cache *c, const uint8_t *data)
+{
+	for (struct cs__blob_entry *e = c->head; e; e = e->next)
+		if (e->data == data) {
+			e->refs++;
+			return e;
+		}
+	return NULL;
+}
+
+void cs__blob_cache_release(void *entry)
+{
+	entry_unref(entry);
 }
 
 static struct cs__blob_entry **find(struct cs__blob_cache *c, int64_t job, const char *name)
@@ -106,7 +131,7 @@ void cs__blob_cache_put(struct cs__blob_cache *c, int64_t job, const char *name,
 	if (old != NULL)
 		unlink_entry(c, old);
 	if (e->cap > CS__HUB_BLOB_CACHE_BYTES / 2 || stat(path, &st) != 0) {
-		entry_free(e);
+		entry_unref(e);
 		return;
 	}
 	e->job = job;

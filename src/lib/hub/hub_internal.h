@@ -459,6 +459,11 @@ int cs__blob_cache_get(struct cs__blob_cache *c, const uint8_t **data, size_t *l
 int cs__blob_cache_load(struct cs__blob_cache *c, const uint8_t **data, size_t *len, int64_t job,
 	const char *name, const char *path, size_t want);
 /* Forget every blob of job. */
+/* Keep the listed entry whose bytes are data (from cs__blob_cache_get)
+ * alive while a reply sends them, even if it leaves the cache meanwhile;
+ * NULL when no entry holds data. Undone by cs__blob_cache_release. */
+void *cs__blob_cache_hold(struct cs__blob_cache *c, const uint8_t *data);
+void cs__blob_cache_release(void *entry);
 void cs__blob_cache_drop_job(struct cs__blob_cache *c, int64_t job);
 void cs__blob_cache_free(struct cs__blob_cache *c);
 

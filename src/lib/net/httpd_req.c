@@ -318,13 +318,30 @@ static int is_json(const char *content_type)
 	return content_type != NULL && strncasecmp(content_type, "application/json", 16) == 0;
 }
 
-void cs_http_reply(cs_http_req *req, int status, const char *content_type,
-	const void *body, size_t len)
+struct body_ref {
+	void (*release)(void *ud);
+	void *ud;
+};
+
+static void body_ref_done(const void *data, size_t len, void *arg)
 {
-	if (req->state != CS_REQ_ACTIVE)
-		return;
-	if (req->closed || req->ev == NULL) {
-		cs__http_req_finish(req); /* nobody to answer */
+	struct body_ref *ref = arg;
+	(void)data;
+	(void)len;
+	ref->release(ref->ud);
+	free(ref);
+}
+
+/* The reply; the body is copied, or referenced when ref is given (and then
+ * released in every case). */
+static void reply(cs_http_req *req, int status, const char *content_type,
+	const void *body, size_t len, struct body_ref *ref)
+{
+	if (req->state != CS_REQ_ACTIVE || req->closed || req->ev == NULL) {
+		if (ref)
+			body_ref_done(body, len, ref);
+		if (req->state == CS_REQ_ACTIVE)
+			cs__http_req_finish(req); /* nobody to answer */
 		return;
 	}
 	cs__http_req_unwatch(req);
@@ -349,15 +366,43 @@ void cs_http_reply(cs_http_req *req, int status, const char *content_type,
 		snprintf(cl, sizeof(cl), "%zu", len);
 		evhttp_add_header(h, "Content-Length", cl);
 	} else if (!bodiless && len > 0) {
-		if (evbuffer_add(evhttp_request_get_output_buffer(ev), body, len) != 0) {
+		struct evbuffer *out = evhttp_request_get_output_buffer(ev);
+		int r = ref ? evbuffer_add_reference(out, body, len, body_ref_done, ref)
+			    : evbuffer_add(out, body, len);
+		if (r == 0)
+			ref = NULL; /* the buffer releases it once sent or freed */
+		else {
 			evhttp_remove_header(h, "Content-Type");
 			status = 503;
 		}
 	}
+	if (ref)
+		body_ref_done(body, len, ref);
 	cs__http_req_log(req, status);
 	req->ev = NULL; /* from here on libevent owns it */
 	evhttp_send_reply(ev, status, NULL, NULL);
 	cs__http_req_finish(req);
+}
+
+void cs_http_reply(cs_http_req *req, int status, const char *content_type,
+	const void *body, size_t len)
+{
+	reply(req, status, content_type, body, len, NULL);
+}
+
+void cs_http_reply_ref(cs_http_req *req, int status, const char *content_type,
+	const void *body, size_t len, void (*release)(void *ud), void *ud)
+{
+	struct body_ref *ref = malloc(sizeof(*ref));
+	if (ref == NULL) {
+		/* no room to track it: send a copy instead */
+		reply(req, status, content_type, body, len, NULL);
+		release(ud);
+		return;
+	}
+	ref->release = release;
+	ref->ud = ud;
+	reply(req, status, content_type, body, len, ref);
 }
 
 /* json_string() refuses text that is not UTF-8; the message may quote
