@@ -1,6 +1,7 @@
 /* The SQLite backend of the store (include/certsync/store.h). */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -9,14 +10,30 @@
 #include <certsync/error.h>
 #include <certsync/store.h>
 
+/* Prepared statements are kept for reuse: parsing and planning a
+ * statement costs more than running most of ours, and the same few are
+ * run once per file during a scan or a sync. */
+#define STMT_CACHE 48
+
+struct cached_stmt {
+	char *sql;
+	sqlite3_stmt *s;
+	int in_use;
+	uint64_t used_at; /* for evicting the least recently used */
+};
+
 struct cs_store {
 	sqlite3 *db;
 	int in_tx;
+	struct cached_stmt cache[STMT_CACHE];
+	size_t ncache;
+	uint64_t clock;
 };
 
 struct cs_stmt {
 	cs_store *st;
 	sqlite3_stmt *s;
+	struct cached_stmt *cached; /* NULL when not kept */
 };
 
 static int db_error(cs_store *st, const char *what)
@@ -65,6 +82,10 @@ void cs_store_close(cs_store *st)
 {
 	if (st == NULL)
 		return;
+	for (size_t i = 0; i < st->ncache; i++) {
+		sqlite3_finalize(st->cache[i].s);
+		free(st->cache[i].sql);
+	}
 	sqlite3_close_v2(st->db);
 	free(st);
 }
@@ -145,15 +166,58 @@ int cs_store_migrate(cs_store *st, const char *const *migrations, size_t n)
 	return CS_OK;
 }
 
+/* A slot for a new statement: a free one, or the least recently used one
+ * not in use (its statement finalized); NULL when every slot is in use. */
+static struct cached_stmt *cache_slot(cs_store *st)
+{
+	if (st->ncache < STMT_CACHE)
+		return &st->cache[st->ncache++];
+	struct cached_stmt *old = NULL;
+	for (size_t i = 0; i < st->ncache; i++)
+		if (!st->cache[i].in_use && (old == NULL || st->cache[i].used_at < old->used_at))
+			old = &st->cache[i];
+	if (old != NULL) {
+		sqlite3_finalize(old->s);
+		free(old->sql);
+		memset(old, 0, sizeof(*old));
+	}
+	return old;
+}
+
 int cs_store_prepare(cs_stmt **out, cs_store *st, const char *sql)
 {
 	cs_stmt *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	s->st = st;
+	st->clock++;
+	for (size_t i = 0; i < st->ncache; i++) {
+		struct cached_stmt *c = &st->cache[i];
+		if (!c->in_use && strcmp(c->sql, sql) == 0) {
+			c->in_use = 1;
+			c->used_at = st->clock;
+			s->s = c->s;
+			s->cached = c;
+			*out = s;
+			return CS_OK;
+		}
+	}
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s->s, NULL) != SQLITE_OK) {
 		free(s);
 		return db_error(st, "prepare");
+	}
+	/* Kept for the next use when there is room (empty text gives no
+	 * statement). */
+	struct cached_stmt *c = NULL;
+	char *copy = NULL;
+	if (s->s != NULL && (copy = strdup(sql)) != NULL && (c = cache_slot(st)) != NULL) {
+		c->sql = copy;
+		c->s = s->s;
+		c->in_use = 1;
+		c->used_at = st->clock;
+		s->cached = c;
+	} else {
+		free(copy);
 	}
 	*out = s;
 	return CS_OK;
@@ -163,7 +227,14 @@ void cs_stmt_free(cs_stmt *stmt)
 {
 	if (stmt == NULL)
 		return;
-	sqlite3_finalize(stmt->s);
+	if (stmt->cached != NULL) {
+		/* back to the cache, as a fresh statement would be */
+		sqlite3_reset(stmt->s);
+		sqlite3_clear_bindings(stmt->s);
+		stmt->cached->in_use = 0;
+	} else {
+		sqlite3_finalize(stmt->s);
+	}
 	free(stmt);
 }
 
