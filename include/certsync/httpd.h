@@ -62,8 +62,14 @@ CS_EXTERN const char *cs_http_req_path(const cs_http_req *req);
 CS_EXTERN const char *cs_http_req_query(const cs_http_req *req, const char *name);
 /* A request header, or NULL. */
 CS_EXTERN const char *cs_http_req_header(const cs_http_req *req, const char *name);
-/* The request body (may be empty; NUL-terminated one past len). */
+/* The request body (may be empty; NUL-terminated one past len), gathered
+ * into one piece on the first call. Out of memory, it is empty. */
 CS_EXTERN const uint8_t *cs_http_req_body(const cs_http_req *req, size_t *len);
+/* The body's length, without gathering it. */
+CS_EXTERN size_t cs_http_req_body_len(const cs_http_req *req);
+/* Copy the whole body (len must be its length) to dst without gathering it
+ * first: one copy instead of two for a large body. */
+CS_EXTERN int cs_http_req_body_copy(const cs_http_req *req, void *dst, size_t len);
 /* The client certificate presented on this connection, or NULL. Borrowed;
  * valid until the reply. */
 CS_EXTERN const cs_cert *cs_http_req_peer_cert(cs_http_req *req);

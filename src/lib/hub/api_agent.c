@@ -161,6 +161,24 @@ static void blob_put_client_left(cs_http_req *req, void *ud)
 	w->req = NULL; /* still recorded; the answer has nowhere to go */
 }
 
+
+/* Copy an upload straight from the received chains into the relay's
+ * aligned buffer (one copy, not a gathering and then a copy), then check
+ * and queue it. */
+static int put_begin(cs_hub *hub, cs_http_req *req, struct cs__blob_write **w, int64_t job,
+	const char *name, size_t len)
+{
+	struct cs__blob_entry *entry = NULL;
+	uint8_t *buf = NULL;
+	int r = cs__blob_cache_new_empty(&entry, &buf, len);
+	if (r < 0)
+		return r;
+	if ((r = cs_http_req_body_copy(req, buf, len)) < 0) {
+		cs__blob_cache_discard(entry);
+		return r;
+	}
+	return cs__relay_put_begin_entry(hub, w, job, name, entry);
+}
 static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, int64_t job,
 	const char *name)
 {
@@ -190,11 +208,11 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 			"change", (long long)job, name);
 	else {
 		struct cs__blob_write *w = NULL;
-		const uint8_t *body = cs_http_req_body(req, &len);
+		len = cs_http_req_body_len(req);
 		if (len > CS__HUB_BLOB_MAX)
 			cs__hub_reply_error(hub, req, 413, "too_large", "a blob is at most %u bytes",
 				CS__HUB_BLOB_MAX);
-		else if ((r = cs__relay_put_begin(hub, &w, job, name, body, len)) < 0)
+		else if ((r = put_begin(hub, req, &w, job, name, len)) < 0)
 			blob_put_reply(hub, req, r, len, 0);
 		else if (hub->writer == NULL && cs__blob_writer_start(hub, blob_put_written) < 0) {
 			/* no thread: write it here */

@@ -79,9 +79,24 @@ int cs__blob_cache_new(struct cs__blob_entry **out, const uint8_t *data, size_t 
 	return CS_OK;
 }
 
+int cs__blob_cache_new_empty(struct cs__blob_entry **out, uint8_t **buf, size_t len)
+{
+	struct cs__blob_entry *e = entry_alloc(len);
+	if (e == NULL)
+		return CS_ENOMEM;
+	*buf = e->data;
+	*out = e;
+	return CS_OK;
+}
+
 const uint8_t *cs__blob_entry_data(const struct cs__blob_entry *e)
 {
 	return e->data;
+}
+
+size_t cs__blob_entry_len(const struct cs__blob_entry *e)
+{
+	return e->len;
 }
 
 void cs__blob_cache_discard(struct cs__blob_entry *e)

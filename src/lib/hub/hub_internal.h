@@ -408,6 +408,10 @@ int cs__relay_put(cs_hub *hub, int64_t job, const char *name, const uint8_t *dat
  * being written) and copy it into a new *out. */
 int cs__relay_put_begin(cs_hub *hub, struct cs__blob_write **out, int64_t job, const char *name,
 	const uint8_t *data, size_t len);
+/* cs__relay_put_begin for an upload already copied into entry (taken over,
+ * also on failure). */
+int cs__relay_put_begin_entry(cs_hub *hub, struct cs__blob_write **out, int64_t job,
+	const char *name, struct cs__blob_entry *entry);
 /* Write the upload's file (any thread; touches no hub state). */
 void cs__relay_put_write(struct cs__blob_write *w);
 /* On the loop: record the written upload (its row, the memory of recent
@@ -442,8 +446,11 @@ void cs__relay_sweep(cs_hub *hub);
 /* A new entry holding a copy of data in a buffer aligned for direct I/O
  * (zero-padded to a whole block). */
 int cs__blob_cache_new(struct cs__blob_entry **out, const uint8_t *data, size_t len);
-/* The entry's aligned copy. */
+/* A new entry of len bytes for the caller to fill through *buf. */
+int cs__blob_cache_new_empty(struct cs__blob_entry **out, uint8_t **buf, size_t len);
+/* The entry's aligned copy, and its length. */
 const uint8_t *cs__blob_entry_data(const struct cs__blob_entry *e);
+size_t cs__blob_entry_len(const struct cs__blob_entry *e);
 /* Free an entry that was not put. */
 void cs__blob_cache_discard(struct cs__blob_entry *e);
 /* Keep e (taken over) as job's blob name, stored at path; evicts the

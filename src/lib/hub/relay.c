@@ -97,43 +97,60 @@ void cs__relay_write_free(struct cs__blob_write *w)
 int cs__relay_put_begin(cs_hub *hub, struct cs__blob_write **out, int64_t job, const char *name,
 	const uint8_t *data, size_t len)
 {
+	struct cs__blob_entry *entry = NULL;
+	int r;
+	*out = NULL;
+	if (len > CS__HUB_BLOB_MAX)
+		return cs_error_set(CS_ELIMIT, "a blob is at most %u bytes", CS__HUB_BLOB_MAX);
+	if ((r = cs__blob_cache_new(&entry, data, len)) < 0)
+		return r;
+	return cs__relay_put_begin_entry(hub, out, job, name, entry);
+}
+
+int cs__relay_put_begin_entry(cs_hub *hub, struct cs__blob_write **out, int64_t job,
+	const char *name, struct cs__blob_entry *entry)
+{
 	uint64_t records = 0;
 	struct cs__blob_write *w = NULL;
+	const uint8_t *data = cs__blob_entry_data(entry);
+	size_t len = cs__blob_entry_len(entry);
 	int r;
 
 	*out = NULL;
 	if (!cs__relay_name_ok(name))
-		return cs_error_set(CS_EINVAL, "blob name must be header, manifest or p<N>");
-	if (len > CS__HUB_BLOB_MAX)
-		return cs_error_set(CS_ELIMIT, "a blob is at most %u bytes", CS__HUB_BLOB_MAX);
-	if (strcmp(name, "header") != 0 && (r = cs__relay_count_records(&records, data, len)) < 0)
-		return r;
-	if (strcmp(name, "header") == 0 && len == 0)
-		return cs_error_set(CS_EMALFORMED, "the header is empty");
+		r = cs_error_set(CS_EINVAL, "blob name must be header, manifest or p<N>");
+	else if (len > CS__HUB_BLOB_MAX)
+		r = cs_error_set(CS_ELIMIT, "a blob is at most %u bytes", CS__HUB_BLOB_MAX);
+	else if (strcmp(name, "header") != 0)
+		r = cs__relay_count_records(&records, data, len);
+	else
+		r = len == 0 ? cs_error_set(CS_EMALFORMED, "the header is empty") : CS_OK;
+	if (r < 0)
+		goto fail;
 
 	/* quota: what is stored and on its way, minus the blob this one
 	 * replaces */
 	int64_t old = 0;
 	if ((r = cs__db_int64(hub->db, &old, "SELECT size FROM blobs WHERE job = ? AND name = ?",
 		     CS__DB_ARGS(CS__DB_I(job), CS__DB_T(name)))) < 0)
-		return r;
+		goto fail;
 	int64_t stored = cs__relay_stored_bytes(hub) + (int64_t)hub->relay_writing;
-	if (stored - old + (int64_t)len > hub->cfg.relay_quota_bytes)
-		return cs_error_set(CS_ELIMIT, "relay quota of %lld bytes exceeded",
+	if (stored - old + (int64_t)len > hub->cfg.relay_quota_bytes) {
+		r = cs_error_set(CS_ELIMIT, "relay quota of %lld bytes exceeded",
 			(long long)hub->cfg.relay_quota_bytes);
+		goto fail;
+	}
 
 	if ((w = calloc(1, sizeof(*w))) == NULL || (w->dir = job_dir(hub, job)) == NULL ||
 	    (w->path = cs_path_join(w->dir, name)) == NULL) {
 		cs__relay_write_free(w);
-		return cs_error_set(CS_ENOMEM, "out of memory");
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto fail;
 	}
-	/* One aligned copy: written with direct I/O (a relayed blob would
-	 * only push other files out of the page cache) and kept in memory for
-	 * the destinations that ask for it next. */
-	if ((r = cs__blob_cache_new(&w->entry, data, len)) < 0) {
-		cs__relay_write_free(w);
-		return r;
-	}
+	/* The one aligned copy: written with direct I/O (a relayed blob
+	 * would only push other files out of the page cache) and kept in
+	 * memory for the destinations that ask for it next. */
+	w->entry = entry;
 	w->job = job;
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	w->len = len;
@@ -141,6 +158,9 @@ int cs__relay_put_begin(cs_hub *hub, struct cs__blob_write **out, int64_t job, c
 	hub->relay_writing += len;
 	*out = w;
 	return CS_OK;
+fail:
+	cs__blob_cache_discard(entry);
+	return r;
 }
 
 void cs__relay_put_write(struct cs__blob_write *w)

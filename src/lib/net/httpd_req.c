@@ -93,19 +93,12 @@ cs_http_req *cs__http_req_new(cs_httpd *srv, struct evhttp_request *ev)
 	evhttp_connection_get_peer(evcon, &addr, &port);
 	snprintf(req->remote, sizeof(req->remote), "%s", addr ? addr : "");
 
-	/* One contiguous, NUL-terminated body: a single pull-up (which copies
-	 * only when libevent received the body in several chains). */
-	struct evbuffer *in = evhttp_request_get_input_buffer(ev);
-	size_t n = evbuffer_get_length(in);
-	if (n > 0) {
-		unsigned char *p = NULL;
-		if (evbuffer_add(in, "", 1) == 0)
-			p = evbuffer_pullup(in, -1);
-		if (p == NULL)
-			return refuse(req, 503, "unavailable", "out of memory");
-		req->body = p;
-		req->body_len = n;
-	}
+	/* The body stays in libevent's chains until a handler asks for it:
+	 * one that copies it elsewhere (cs_http_req_body_copy) spares the
+	 * pull-up into one piece. */
+	req->body_in = evhttp_request_get_input_buffer(ev);
+	req->body_len = evbuffer_get_length(req->body_in);
+	req->body_gathered = req->body_len == 0;
 
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
 	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -257,9 +250,45 @@ const char *cs_http_req_header(const cs_http_req *req, const char *name)
 
 const uint8_t *cs_http_req_body(const cs_http_req *req, size_t *len)
 {
+	if (!req->body_gathered) {
+		/* One contiguous, NUL-terminated body: a single pull-up (which
+		 * copies only when libevent received the body in several
+		 * chains). The request is the caller's; only this cache of it
+		 * changes. */
+		cs_http_req *r = (cs_http_req *)req;
+		unsigned char *p = NULL;
+		if (evbuffer_add(r->body_in, "", 1) == 0)
+			p = evbuffer_pullup(r->body_in, -1);
+		r->body_gathered = 1;
+		if (p != NULL) {
+			r->body = p;
+		} else {
+			/* Handlers then see an empty body and refuse the request. */
+			cs_log(CS_LOG_ERROR, "http.body_oom", "bytes=%zu", r->body_len);
+			r->body_len = 0;
+		}
+	}
 	if (len != NULL)
 		*len = req->body_len;
 	return req->body;
+}
+
+size_t cs_http_req_body_len(const cs_http_req *req)
+{
+	return req->body_len;
+}
+
+int cs_http_req_body_copy(const cs_http_req *req, void *dst, size_t len)
+{
+	if (len != req->body_len)
+		return cs_error_set(CS_EINVAL, "the body is %zu bytes, not %zu", req->body_len, len);
+	if (req->body_gathered) {
+		memcpy(dst, req->body, len);
+		return CS_OK;
+	}
+	if (evbuffer_copyout(req->body_in, dst, len) != (ev_ssize_t)len)
+		return cs_error_set(CS_EIO, "the request body could not be read");
+	return CS_OK;
 }
 
 const cs_cert *cs_http_req_peer_cert(cs_http_req *req)

@@ -94,8 +94,10 @@ struct cs_http_req {
 	struct evkeyvalq query;
 	char remote[64];
 
-	const uint8_t *body;
+	const uint8_t *body;  /* contiguous, once gathered (cs_http_req_body) */
 	size_t body_len;
+	struct evbuffer *body_in; /* the body as libevent received it */
+	int body_gathered;
 
 	cs_cert *peer;
 	int peer_checked;
