@@ -32,6 +32,10 @@ CS_EXTERN int cs_fs_write_replace(const char *path, const void *data, size_t len
 CS_EXTERN int cs_fs_write_replace_direct(const char *path, const void *data, size_t len,
 	mode_t mode);
 
+/* Write all len bytes of data to fd (retrying short writes and EINTR):
+ * 0, or -1 with errno set. */
+CS_EXTERN int cs_fs_write_fd(int fd, const void *data, size_t len);
+
 /* Write len bytes of data at offset of the open file fd through direct I/O.
  * data and offset must be aligned to CS_FS_DIRECT_ALIGN and data readable up
  * to len rounded up to it: those padding bytes are written too, so the

@@ -91,15 +91,8 @@ static int read_file_msg(uint8_t **out, size_t *len, const char *path)
 
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return cs_error_set(CS_EIO, "write: %s", strerror(errno));
-		p += k;
-		n -= (size_t)k;
-	}
+	if (cs_fs_write_fd(fd, p, n) != 0)
+		return cs_error_set(CS_EIO, "write: %s", strerror(errno));
 	return CS_OK;
 }
 

@@ -60,6 +60,21 @@ int cs_fs_fsync_dir(const char *path)
  * block padded (data is readable that far), then cut the file to len.
  * 1 when the file system refuses direct I/O (nothing written), 0 when
  * written, -1 with errno on a failure. */
+int cs_fs_write_fd(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int cs_fs_pwrite_direct(int fd, const void *data, size_t len, uint64_t offset)
 {
 	const uint8_t *p = data;
@@ -135,16 +150,9 @@ static int write_replace(const char *path, const void *data, size_t len, mode_t 
 		if (d == 0)
 			left = 0;
 	}
-	while (left > 0) {
-		ssize_t w = write(fd, p, left);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			r = cs_error_set(CS_EIO, "write %s: %s", tmp, strerror(errno));
-			goto done;
-		}
-		p += w;
-		left -= (size_t)w;
+	if (cs_fs_write_fd(fd, p, left) != 0) {
+		r = cs_error_set(CS_EIO, "write %s: %s", tmp, strerror(errno));
+		goto done;
 	}
 	if (durable && fsync(fd) != 0) {
 		r = cs_error_set(CS_EIO, "fsync %s: %s", tmp, strerror(errno));

@@ -69,16 +69,6 @@ static struct cs__blob_entry *entry_alloc(size_t len)
 	return e;
 }
 
-int cs__blob_cache_new(struct cs__blob_entry **out, const uint8_t *data, size_t len)
-{
-	struct cs__blob_entry *e = entry_alloc(len);
-	if (e == NULL)
-		return CS_ENOMEM;
-	memcpy(e->data, data, len);
-	*out = e;
-	return CS_OK;
-}
-
 int cs__blob_cache_new_empty(struct cs__blob_entry **out, uint8_t **buf, size_t len)
 {
 	struct cs__blob_entry *e = entry_alloc(len);
@@ -87,6 +77,15 @@ int cs__blob_cache_new_empty(struct cs__blob_entry **out, uint8_t **buf, size_t 
 	*buf = e->data;
 	*out = e;
 	return CS_OK;
+}
+
+int cs__blob_cache_new(struct cs__blob_entry **out, const uint8_t *data, size_t len)
+{
+	uint8_t *buf;
+	int r = cs__blob_cache_new_empty(out, &buf, len);
+	if (r == 0)
+		memcpy(buf, data, len);
+	return r;
 }
 
 const uint8_t *cs__blob_entry_data(const struct cs__blob_entry *e)

@@ -10,6 +10,7 @@
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
 #include <certsync/index.h>
+#include <certsync/secure.h>
 #include "stage_writer.h"
 
 /* Bytes that may wait for the writer: enough to ride out a slow create or
@@ -65,20 +66,6 @@ static void drop_file(struct cs_stage_writer *w)
 	}
 }
 
-static int write_all(int fd, const uint8_t *p, size_t left)
-{
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		left -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Write the bytes waiting in dbuf after what went before. Where the file
  * system refuses direct I/O the rest of the file goes the normal way. */
 static int flush_direct(struct cs_stage_writer *w)
@@ -88,7 +75,7 @@ static int flush_direct(struct cs_stage_writer *w)
 	int r = cs_fs_pwrite_direct(w->fd, w->dbuf, n, at);
 	if (r == 1) {
 		w->direct = 0;
-		r = lseek(w->fd, (off_t)at, SEEK_SET) < 0 ? -1 : write_all(w->fd, w->dbuf, n);
+		r = lseek(w->fd, (off_t)at, SEEK_SET) < 0 ? -1 : cs_fs_write_fd(w->fd, w->dbuf, n);
 	}
 	if (r < 0)
 		return -1;
@@ -143,7 +130,7 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 				r = flush_direct(w);
 		}
 		if (r == 0 && left > 0)
-			r = write_all(w->fd, p, left);
+			r = cs_fs_write_fd(w->fd, p, left);
 		if (r < 0) {
 			fail(w, CS_EIO, "write %s: %s", w->path, strerror(errno));
 			drop_file(w);
@@ -168,13 +155,9 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 				return;
 			}
 		}
-		if (fchmod(w->fd, s->mode & 07777) != 0) {
+		if (fchmod(w->fd, s->mode & 07777) != 0 ||
+		    cs_file_set_mtime(w->fd, w->tmp, s->mtime_ns) < 0) {
 			fail(w, CS_EIO, "finish %s: %s", w->path, strerror(errno));
-			drop_file(w);
-			return;
-		}
-		if (cs_file_set_mtime(w->fd, w->tmp, s->mtime_ns) < 0) {
-			fail(w, CS_EIO, "finish %s: %s", w->path, cs_error_last());
 			drop_file(w);
 			return;
 		}
@@ -191,10 +174,8 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 
 static void free_step(struct cs_stage_step *s)
 {
-	if (s->data) {
-		memset(s->data, 0, s->len); /* plaintext */
-		free(s->data);
-	}
+	if (s->data)
+		cs_freezero(s->data, s->len); /* plaintext */
 	free(s);
 }
 
@@ -294,8 +275,7 @@ int cs_stage_writer_data(struct cs_stage_writer *w, uint8_t *data, size_t len)
 {
 	struct cs_stage_step *s = new_step(STEP_DATA);
 	if (s == NULL) {
-		memset(data, 0, len);
-		free(data);
+		cs_freezero(data, len);
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	}
 	s->data = data;
@@ -345,8 +325,7 @@ void cs_stage_writer_stop(struct cs_stage_writer *w)
 	}
 	drop_file(w); /* a file opened but never finished */
 	if (w->dbuf) {
-		memset(w->dbuf, 0, DIRECT_BUF); /* plaintext */
-		free(w->dbuf);
+		cs_freezero(w->dbuf, DIRECT_BUF); /* plaintext */
 		w->dbuf = NULL;
 	}
 	pthread_mutex_destroy(&w->lock);
