@@ -26,6 +26,7 @@
 #include <certsync/httpd.h>
 #include <certsync/log.h>
 #include "lib/identity/internal.h"
+#include "lib/net/internal.h"
 #include "helpers.h"
 
 #define MAX_BODY (1024 * 1024)
@@ -94,6 +95,15 @@ static void h_copy(cs_http_req *req, void *ud)
 		cs_http_reply(req, 200, "application/octet-stream", out, n);
 	free(out);
 	free(again);
+}
+
+/* Answers with the body's length only. */
+static void h_length(cs_http_req *req, void *ud)
+{
+	(void)ud;
+	char out[64];
+	snprintf(out, sizeof(out), "length=%zu;", cs_http_req_body_len(req));
+	cs_http_reply(req, 200, "text/plain", out, strlen(out));
 }
 
 static void h_query(cs_http_req *req, void *ud)
@@ -285,6 +295,7 @@ static int group_setup(void **state)
 	snprintf(base_url, sizeof(base_url), "https://127.0.0.1:%d", srv_port);
 	cs_assert_ok(cs_httpd_route(srv, "*", "/echo", h_echo, NULL));
 	cs_assert_ok(cs_httpd_route(srv, "PUT", "/copy", h_copy, NULL));
+	cs_assert_ok(cs_httpd_route(srv, "PUT", "/length", h_length, NULL));
 	cs_assert_ok(cs_httpd_route(srv, "GET", "/query", h_query, NULL));
 	cs_assert_ok(cs_httpd_route(srv, "POST", "/query", h_query, NULL));
 	cs_assert_ok(cs_httpd_route(srv, "GET", "/whoami", h_whoami, NULL));
@@ -605,6 +616,41 @@ static void test_pipelined_behind_long_poll(void **state)
 	server_still_serves();
 }
 
+/*
+ * The server reads TLS records ahead, several per system call. Requests
+ * written back to back in one go leave whole records in OpenSSL's buffer
+ * while the socket has nothing more to say: each must still be read and
+ * answered (a stall would end in the read timeout below), and the records
+ * must have been handed on from that buffer.
+ */
+static void test_read_ahead(void **state)
+{
+	(void)state;
+	enum { N = 3, BODY = 300 * 1024 };
+	size_t before = cs__httpd_readahead_handed_on(srv);
+	struct tls_conn t;
+	tls_open(&t);
+	struct timeval tv = {.tv_sec = 5};
+	assert_int_equal(setsockopt(t.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	char head[128];
+	snprintf(head, sizeof(head), "PUT /length HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+		BODY);
+	size_t hlen = strlen(head), total = N * (hlen + BODY);
+	char *all = malloc(total);
+	assert_non_null(all);
+	for (int i = 0; i < N; i++) {
+		memcpy(all + i * (hlen + BODY), head, hlen);
+		memset(all + i * (hlen + BODY) + hlen, 'a' + i, BODY);
+	}
+	assert_int_equal(SSL_write(t.ssl, all, (int)total), (int)total);
+	free(all);
+	const char *const want[] = {"length=307200;", "length=307200;", "length=307200;"};
+	assert_true(tls_read_until(&t, want, N));
+	tls_close(&t, 0);
+	assert_true(cs__httpd_readahead_handed_on(srv) > before);
+	server_still_serves();
+}
+
 static void test_wrong_ca(void **state)
 {
 	(void)state;
@@ -867,6 +913,7 @@ int main(void)
 		cmocka_unit_test(test_deferred_reply),
 		cmocka_unit_test(test_long_poll_disconnect),
 		cmocka_unit_test(test_pipelined_behind_long_poll),
+		cmocka_unit_test(test_read_ahead),
 		cmocka_unit_test(test_wrong_ca),
 		cmocka_unit_test(test_garbage_and_aborts),
 		cmocka_unit_test(test_reply_file),

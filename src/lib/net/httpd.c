@@ -50,6 +50,7 @@ static void global_init(void)
 	/* A write to a connection the peer has closed must fail with EPIPE,
 	 * not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
+	cs__httpd_readahead_global_init();
 }
 
 /* Split "host:port" or "[v6]:port". */
@@ -402,8 +403,18 @@ int cs_httpd_run(cs_httpd *srv)
 		rc = cs_error_set(CS_ERROR, "httpd: cannot install signal handlers");
 		goto done;
 	}
-	if (event_base_dispatch(srv->base) < 0)
-		rc = cs_error_set(CS_ERROR, "httpd: event loop failed");
+	/* One turn at a time: after each, the records the TLS connections
+	 * read ahead are handed on (httpd_readahead.c). */
+	for (;;) {
+		int r = event_base_loop(srv->base, EVLOOP_ONCE);
+		if (r < 0) {
+			rc = cs_error_set(CS_ERROR, "httpd: event loop failed");
+			break;
+		}
+		if (r == 1 || event_base_got_break(srv->base))
+			break;
+		cs__httpd_readahead_after_turn(srv);
+	}
 	cs_log(CS_LOG_INFO, "http.stopped", "port=%d", srv->port);
 done:
 	/* deleting the signal events restores the previous handlers */

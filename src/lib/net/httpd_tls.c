@@ -82,6 +82,7 @@ int cs__httpd_tls_ctx_new(SSL_CTX **out, const char *cert_path, const char *key_
 		goto done;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert);
+	cs__httpd_readahead_ctx_init(ctx);
 	/* With SSL_VERIFY_PEER, OpenSSL refuses to resume a session unless a
 	 * session id context is set; resumption keeps the peer certificate. */
 	if (SSL_CTX_set_session_id_context(ctx, session_ctx, sizeof(session_ctx) - 1) != 1) {
@@ -122,6 +123,8 @@ struct bufferevent *cs__httpd_tls_bevcb(struct event_base *base, void *arg)
 	 * EOF rather than an error. Truncation does not matter to the server:
 	 * every request carries its own length. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (cs__httpd_readahead_attach(srv, bev, ssl) < 0)
+		cs_log(CS_LOG_WARN, "http.readahead_off", "msg=\"out of memory: reading one record at a time\"");
 	/* libevent reads and writes 16 KiB (one TLS record) per loop turn by
 	 * default; bulk blobs move in MiBs, so let one turn take many records */
 	bufferevent_set_max_single_read(bev, CS__HTTPD_IO_BATCH);

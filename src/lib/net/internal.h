@@ -54,10 +54,20 @@ struct cs_httpd_once {
 /* Bytes a connection may read or write in one loop turn (several TLS records). */
 #define CS__HTTPD_IO_BATCH (256 * 1024)
 
+/* OpenSSL's read buffer per connection: with read-ahead, the most one read
+ * takes from the socket (several TLS records). */
+#define CS__HTTPD_READ_BUFFER (128 * 1024)
+/* The largest plaintext of one TLS record. */
+#define CS__HTTPD_TLS_RECORD (16 * 1024)
+
+struct cs__httpd_tls_conn;
+
 struct cs_httpd {
 	struct event_base *base;
 	struct evhttp *http;
 	SSL_CTX *ssl_ctx;
+	struct cs__httpd_tls_conn *readahead_check; /* input changed this turn */
+	size_t readahead_handed_on; /* records read from OpenSSL's buffer after a turn */
 	int port;
 	int timeout_s;
 
@@ -117,6 +127,21 @@ int cs__httpd_tls_ctx_new(SSL_CTX **out, const char *cert_path, const char *key_
 struct bufferevent *cs__httpd_tls_bevcb(struct event_base *base, void *arg);
 /* 1 when the connection of this request runs over TLS. */
 int cs__httpd_conn_is_tls(struct evhttp_connection *evcon);
+
+/* httpd_readahead.c: TLS read-ahead for the server's connections. */
+/* Once per process, before any server: OpenSSL's per-connection slot. */
+void cs__httpd_readahead_global_init(void);
+/* Give every connection of ctx a read buffer of CS__HTTPD_READ_BUFFER and
+ * switch read-ahead on when its handshake is done. */
+void cs__httpd_readahead_ctx_init(SSL_CTX *ctx);
+/* Follow a new connection's input; 0 or -1 (out of memory: the connection
+ * then reads one record at a time, which is slower but correct). */
+int cs__httpd_readahead_attach(cs_httpd *srv, struct bufferevent *bev, SSL *ssl);
+/* After every loop turn: hand on the records read ahead by connections
+ * whose input changed in the turn. */
+void cs__httpd_readahead_after_turn(cs_httpd *srv);
+/* How many records the server has read that way (for tests). */
+size_t cs__httpd_readahead_handed_on(const cs_httpd *srv);
 
 /* httpd_route.c: the generic evhttp callback. */
 void cs__httpd_dispatch(struct evhttp_request *ev, void *arg);
