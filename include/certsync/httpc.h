@@ -24,7 +24,7 @@ struct cs_httpc_config {
 
 typedef struct cs_http_resp {
 	long status;
-	uint8_t *body; /* NUL-terminated one past len; malloc'd */
+	uint8_t *body; /* NUL-terminated one past len; release with cs_bigmem_free() */
 	size_t len;
 } cs_http_resp;
 

@@ -27,7 +27,8 @@ typedef struct cs_relay_io {
 	 * packs follow; destinations may start. planned holds to_seq, files,
 	 * records and packs as they will be. */
 	int (*ready)(void *ud, uint64_t job, const struct cs_relay_produce_result *planned);
-	/* Fetch blob name of job into a new heap block (*data, *len). */
+	/* Fetch blob name of job into a new block (*data, *len) from malloc or
+	 * cs_bigmem_alloc; the caller releases it with cs_bigmem_free(). */
 	int (*get_blob)(void *ud, uint64_t job, const char *name, uint8_t **data, size_t *len);
 	/* Optional: a hint that blob name will be fetched soon. */
 	void (*prefetch)(void *ud, uint64_t job, const char *name);

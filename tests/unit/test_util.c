@@ -2,6 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <certsync/bigmem.h>
 #include <certsync/buf.h>
 #include <certsync/encoding.h>
 #include <certsync/error.h>
@@ -163,6 +166,86 @@ static void test_errors(void **state)
 	assert_false(cs_memeq("abc", "abd", 3));
 }
 
+/* Large buffers: aligned for huge pages and direct I/O, reused from the
+ * pool (the same mapping comes back), bounded spares, and a plain malloc
+ * block passed to cs_bigmem_free is freed as such. */
+static void test_bigmem(void **state)
+{
+	(void)state;
+	const size_t mib = 1024 * 1024;
+	assert_null(cs_bigmem_alloc(0));
+	cs_bigmem_free(NULL);
+
+	size_t before = cs_bigmem_spare();
+	uint8_t *a = cs_bigmem_alloc(5 * mib - 17);
+	assert_non_null(a);
+	assert_int_equal((uintptr_t)a % (2 * mib), 0);
+	memset(a, 0xab, 5 * mib - 17);
+	cs_bigmem_free(a);
+	assert_int_equal(cs_bigmem_spare(), before + 6 * mib);
+	/* a buffer of the same 2 MiB class is the one just freed */
+	uint8_t *b = cs_bigmem_alloc(5 * mib);
+	assert_ptr_equal(a, b);
+	assert_int_equal(cs_bigmem_spare(), before);
+	/* another class is a new mapping */
+	uint8_t *c = cs_bigmem_alloc(9 * mib);
+	assert_non_null(c);
+	assert_ptr_not_equal(c, b);
+	memset(c, 1, 9 * mib);
+	cs_bigmem_free(b);
+	cs_bigmem_free(c);
+	assert_int_equal(cs_bigmem_spare(), before + 16 * mib);
+
+	/* small buffers come from malloc, aligned for direct I/O */
+	uint8_t *s = cs_bigmem_alloc(100);
+	assert_non_null(s);
+	assert_int_equal((uintptr_t)s % CS_FS_DIRECT_ALIGN, 0);
+	cs_bigmem_free(s);
+	cs_bigmem_free(malloc(10));
+	assert_int_equal(cs_bigmem_spare(), before + 16 * mib);
+
+	/* spares stay under their bound: freeing more unmaps the rest */
+	enum { N = CS_BIGMEM_SPARE_MAX / (8 * 1024 * 1024) + 4 };
+	uint8_t *many[N];
+	for (int i = 0; i < N; i++) {
+		assert_non_null(many[i] = cs_bigmem_alloc(8 * mib));
+		many[i][0] = (uint8_t)i;
+	}
+	for (int i = 0; i < N; i++)
+		cs_bigmem_free(many[i]);
+	assert_true(cs_bigmem_spare() <= CS_BIGMEM_SPARE_MAX);
+}
+
+static void *bigmem_churn(void *arg)
+{
+	uintptr_t seed = (uintptr_t)arg;
+	for (int i = 0; i < 200; i++) {
+		size_t len = (size_t)(1 + (seed * 7 + (uintptr_t)i * 13) % 6) * 1024 * 1024;
+		uint8_t *p = cs_bigmem_alloc(len);
+		if (p == NULL)
+			return (void *)1;
+		p[0] = p[len - 1] = (uint8_t)seed;
+		if (p[0] != (uint8_t)seed)
+			return (void *)1;
+		cs_bigmem_free(p);
+	}
+	return NULL;
+}
+
+/* Threads taking and giving back buffers at once. */
+static void test_bigmem_threads(void **state)
+{
+	(void)state;
+	pthread_t t[4];
+	for (uintptr_t i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, bigmem_churn, (void *)i), 0);
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		assert_int_equal(pthread_join(t[i], &r), 0);
+		assert_null(r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +255,8 @@ int main(void)
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_direct_write),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_bigmem),
+		cmocka_unit_test(test_bigmem_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <certsync/bigmem.h>
 #include <certsync/error.h>
 #include <certsync/log.h>
 #include "agent_internal.h"
@@ -45,6 +46,14 @@ struct cs__transfers {
 	char put_message[512];
 	int closing;
 };
+
+/* Uploads hold a copy from cs_bigmem_alloc; downloads the client's body,
+ * which may be one too. */
+static void transfer_free(struct transfer *x)
+{
+	cs_bigmem_free(x->data);
+	free(x);
+}
 
 static int transfer_one(cs__transfers *t, cs_httpc *c, struct transfer *x)
 {
@@ -125,8 +134,7 @@ static void *worker(void *arg)
 			}
 			t->puts_pending--;
 			unlink_transfer(t, x);
-			free(x->data);
-			free(x);
+			transfer_free(x);
 		}
 		pthread_cond_broadcast(&t->changed);
 	}
@@ -176,8 +184,7 @@ void cs__transfers_free(cs__transfers *t)
 			continue;
 		}
 		*p = x->next;
-		free(x->data);
-		free(x);
+		transfer_free(x);
 	}
 	pthread_cond_broadcast(&t->changed);
 	pthread_mutex_unlock(&t->lock);
@@ -187,8 +194,7 @@ void cs__transfers_free(cs__transfers *t)
 		cs_httpc_free(t->slots[i].client);
 	while (t->queue) {
 		struct transfer *n = t->queue->next;
-		free(t->queue->data);
-		free(t->queue);
+		transfer_free(t->queue);
 		t->queue = n;
 	}
 	pthread_mutex_destroy(&t->lock);
@@ -208,7 +214,7 @@ static void append(cs__transfers *t, struct transfer *x)
 int cs__transfers_put(cs__transfers *t, uint64_t job, const char *name, const uint8_t *data, size_t len)
 {
 	struct transfer *x = calloc(1, sizeof(*x));
-	if (x == NULL || (x->data = malloc(len ? len : 1)) == NULL) {
+	if (x == NULL || (x->data = cs_bigmem_alloc(len ? len : 1)) == NULL) {
 		free(x);
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	}
@@ -229,10 +235,8 @@ int cs__transfers_put(cs__transfers *t, uint64_t job, const char *name, const ui
 		cs_error_set(r, "%s", t->put_message);
 	}
 	pthread_mutex_unlock(&t->lock);
-	if (x) {
-		free(x->data);
-		free(x);
-	}
+	if (x)
+		transfer_free(x);
 	return r;
 }
 
@@ -290,7 +294,7 @@ int cs__transfers_take(cs__transfers *t, uint64_t job, const char *name, uint8_t
 	int r = x->error;
 	if (r < 0) {
 		cs_error_set(r, "%s", x->message);
-		free(x->data);
+		cs_bigmem_free(x->data);
 	} else {
 		*data = x->data;
 		*len = x->len;
@@ -313,7 +317,7 @@ void cs__transfers_drop_gets(cs__transfers *t)
 			pthread_cond_wait(&t->changed, &t->lock);
 		unlink_transfer(t, x);
 		t->gets--;
-		free(x->data);
+		cs_bigmem_free(x->data);
 		free(x);
 	}
 	pthread_mutex_unlock(&t->lock);

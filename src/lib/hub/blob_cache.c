@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <certsync/bigmem.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
 #include "hub/hub_internal.h"
@@ -39,7 +40,7 @@ static int64_t mtime_of(const struct stat *st)
 
 static void entry_free(struct cs__blob_entry *e)
 {
-	free(e->data);
+	cs_bigmem_free(e->data);
 	free(e);
 }
 
@@ -57,7 +58,7 @@ static struct cs__blob_entry *entry_alloc(size_t len)
 	size_t cap = (len + CS_FS_DIRECT_ALIGN - 1) / CS_FS_DIRECT_ALIGN * CS_FS_DIRECT_ALIGN;
 	if (cap == 0)
 		cap = CS_FS_DIRECT_ALIGN;
-	if (e == NULL || posix_memalign((void **)&e->data, CS_FS_DIRECT_ALIGN, cap) != 0) {
+	if (e == NULL || (e->data = cs_bigmem_alloc(cap)) == NULL) {
 		free(e);
 		cs_error_set(CS_ENOMEM, "out of memory");
 		return NULL;

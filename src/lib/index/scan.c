@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <certsync/bigmem.h>
 #include <certsync/clock.h>
 #include <certsync/error.h>
 #include "index_internal.h"
@@ -287,7 +288,7 @@ static int visit_file(struct ix_scan *s, int dirfd, const char *name, const stru
 		s->bufsize = IX_READ_BUF;
 		if (s->bufsize < 2 * (size_t)s->ix->params.max_size)
 			s->bufsize = 2 * (size_t)s->ix->params.max_size;
-		if ((s->buf = malloc(s->bufsize)) == NULL) {
+		if ((s->buf = cs_bigmem_alloc(s->bufsize)) == NULL) {
 			change_clear(&c);
 			return cs_error_set(CS_ENOMEM, "out of memory");
 		}
@@ -550,7 +551,7 @@ done:
 		close(rootfd);
 	free(root);
 	cs__ix_hasher_free(s->hasher);
-	free(s->buf);
+	cs_bigmem_free(s->buf);
 	changes_free(s);
 	old_free(s);
 	free(s);

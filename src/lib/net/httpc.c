@@ -10,6 +10,7 @@
 #include <string.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <certsync/bigmem.h>
 #include <certsync/error.h>
 #include <certsync/httpc.h>
 #include <certsync/log.h>
@@ -78,9 +79,13 @@ static int reserve(struct recv_buf *rb, size_t need)
 		cap = cap > SIZE_MAX / 2 ? need + 1 : cap * 2;
 	if (rb->max < SIZE_MAX && cap > rb->max + 1)
 		cap = rb->max + 1;
-	uint8_t *p = realloc(rb->data, cap);
+	/* large bodies (packs) go into pooled buffers: no fresh pages per body */
+	uint8_t *p = cs_bigmem_alloc(cap);
 	if (p == NULL)
 		return -1;
+	if (rb->len)
+		memcpy(p, rb->data, rb->len);
+	cs_bigmem_free(rb->data);
 	rb->data = p;
 	rb->cap = cap;
 	return 0;
@@ -324,7 +329,7 @@ done:
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	if (rc != CS_OK)
 		cs_log(CS_LOG_DEBUG, "http.client_error", "method=%s code=%d", method, rc);
-	free(rb.data);
+	cs_bigmem_free(rb.data);
 	curl_slist_free_all(headers);
 	free(url);
 	return rc;
@@ -334,7 +339,7 @@ void cs_http_resp_clear(cs_http_resp *resp)
 {
 	if (resp == NULL)
 		return;
-	free(resp->body);
+	cs_bigmem_free(resp->body);
 	memset(resp, 0, sizeof(*resp));
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <certsync/clock.h>
 #include <certsync/envelope.h>
+#include <certsync/bigmem.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
 #include <certsync/hash.h>
@@ -127,7 +128,7 @@ static int open_header(struct applier *a)
 		goto done;
 	}
 done:
-	free(der);
+	cs_bigmem_free(der);
 	if (plain)
 		cs_freezero(plain, plain_len);
 	cs_cert_free(signer);
@@ -182,14 +183,14 @@ static int load_manifest(struct applier *a)
 	if (a->m.npacks != a->h.packs)
 		r = cs_error_set(CS_EMALFORMED, "manifest lists %zu packs, header %u", a->m.npacks, a->h.packs);
 done:
-	free(blob);
+	cs_bigmem_free(blob);
 	free(plain);
 	return r;
 }
 
 static void cache_clear(struct cached_pack *c)
 {
-	free(c->data);
+	cs_bigmem_free(c->data);
 	free(c->offsets);
 	free(c->lens);
 	memset(c, 0, sizeof(*c));

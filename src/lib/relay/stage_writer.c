@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <certsync/bigmem.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
 #include <certsync/index.h>
@@ -209,8 +210,8 @@ int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **st
 	w->root = root;
 	w->staged = staged;
 	w->fd = -1;
-	if (posix_memalign((void **)&w->dbuf, CS_FS_DIRECT_ALIGN, DIRECT_BUF) != 0)
-		w->dbuf = NULL; /* every file is written the normal way */
+	/* without it (NULL) every file is written the normal way */
+	w->dbuf = cs_bigmem_alloc(DIRECT_BUF);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->changed, NULL);
 	w->threaded = pthread_create(&w->thread, NULL, writer_main, w) == 0;
@@ -325,7 +326,8 @@ void cs_stage_writer_stop(struct cs_stage_writer *w)
 	}
 	drop_file(w); /* a file opened but never finished */
 	if (w->dbuf) {
-		cs_freezero(w->dbuf, DIRECT_BUF); /* plaintext */
+		cs_wipe(w->dbuf, DIRECT_BUF); /* plaintext */
+		cs_bigmem_free(w->dbuf);
 		w->dbuf = NULL;
 	}
 	pthread_mutex_destroy(&w->lock);
