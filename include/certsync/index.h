@@ -129,6 +129,15 @@ CS_EXTERN int cs_index_base_get(uint8_t hash[CS_HASH_LEN], cs_index *ix, const c
 CS_EXTERN int cs_index_base_set(cs_index *ix, const char *folder_id, const char *source,
 	const char *path, const uint8_t *hash);
 
+/* Record files the caller has just written with known content (hash,
+ * chunks, size, mtime, mode in each of files[0..n); kind must be
+ * CS_KIND_FILE), as a scan that read them would, so that the next scan need
+ * not read them again. A file that is no longer a regular file with that
+ * size, mtime and mode is left to the next scan. *noted counts the entries
+ * written. Same rules as a scan: not while one runs on the folder. */
+CS_EXTERN int cs_index_note_files(size_t *noted, cs_index *ix, const char *folder_id,
+	const cs_file_entry *files, size_t n);
+
 /* Make the next scan read path again even when its size, mtime and mode
  * look unchanged: for engines that replace a file with one of the same size
  * and a given mtime. No-op for a path the index does not hold. */

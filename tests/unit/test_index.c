@@ -773,6 +773,83 @@ static void test_torn_reads(void **state)
 	free(b);
 }
 
+/*
+ * Files a caller wrote with known content are recorded without being read:
+ * the next scan hashes none of them. One whose mtime moved before it was
+ * noted, one replaced by a directory and one never written are left to the
+ * scan; one with a fresh mtime is recorded for a recheck.
+ */
+static void test_note_files(void **state)
+{
+	struct fx *f = *state;
+	char *ref_root = cs_path_join(f->dir, "ref");
+	assert_non_null(ref_root);
+	cs_assert_ok(cs_fs_mkdirs(ref_root, 0755));
+	cs_assert_ok(cs_index_folder_add(f->ix, "ref", ref_root));
+	const char *names[] = {"a.txt", "big.bin", "moved.txt", "dir-now", "fresh.txt"};
+	enum { N = 5 };
+	uint8_t *big = malloc(BIG_LEN);
+	assert_non_null(big);
+	cs_test_fill_random(big, BIG_LEN, 41);
+	const int64_t old_mtime = INT64_C(1600000000123456789);
+	for (int i = 0; i < N; i++) {
+		const void *data = i == 1 ? (const void *)big : names[i];
+		size_t len = i == 1 ? BIG_LEN : strlen(names[i]);
+		cs_test_write_file(ref_root, names[i], data, len);
+		cs_test_write_file(f->root, names[i], data, len);
+		int64_t mt = i == 4 ? (int64_t)time(NULL) * 1000000000 : old_mtime;
+		char *p1 = cs_path_join(ref_root, names[i]), *p2 = at(f, names[i]);
+		cs_assert_ok(cs_file_set_mtime(-1, p1, mt));
+		cs_assert_ok(cs_file_set_mtime(-1, p2, mt));
+		free(p1);
+		free(p2);
+	}
+	cs_scan_stats st;
+	cs_assert_ok(cs_index_scan(f->ix, "ref", &st, NULL, NULL));
+	cs_file_entry *ref[N];
+	for (int i = 0; i < N; i++)
+		cs_assert_ok(cs_index_get(&ref[i], f->ix, "ref", names[i]));
+
+	/* after "writing": one file's mtime moves, one path becomes a directory */
+	char *p = at(f, "moved.txt");
+	cs_assert_ok(cs_file_set_mtime(-1, p, old_mtime + 1000));
+	free(p);
+	p = at(f, "dir-now");
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0755), 0);
+	free(p);
+	cs_file_entry list[N];
+	for (int i = 0; i < N; i++)
+		list[i] = *ref[i];
+	size_t noted = 0;
+	cs_assert_ok(cs_index_note_files(&noted, f->ix, FOLDER, list, N));
+	assert_int_equal(noted, 3);
+	cs_file_entry *e = get(f, "big.bin");
+	assert_int_equal(e->size, BIG_LEN);
+	assert_memory_equal(e->hash, ref[1]->hash, CS_HASH_LEN);
+	assert_int_equal(e->nchunks, ref[1]->nchunks);
+	assert_true(e->seq > 0);
+	check_content(f, e);
+	cs_file_entry_free(e);
+	/* noting the same again changes nothing */
+	cs_assert_ok(cs_index_note_files(&noted, f->ix, FOLDER, list, N));
+	assert_int_equal(noted, 1); /* only the fresh one, which is rechecked */
+
+	/* the scan reads only what was left to it and the fresh file */
+	uint64_t seq = folder_seq(f);
+	scan(f, &st);
+	assert_int_equal(st.hashed_bytes, strlen("moved.txt") + strlen("fresh.txt"));
+	assert_int_equal(st.changed, 2); /* moved.txt's mtime; dir-now is a directory */
+	assert_true(folder_seq(f) > seq);
+	e = get(f, "a.txt");
+	assert_int_equal(e->seq <= seq, 1);
+	cs_file_entry_free(e);
+	for (int i = 0; i < N; i++)
+		cs_file_entry_free(ref[i]);
+	free(big);
+	free(ref_root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -787,6 +864,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_note_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

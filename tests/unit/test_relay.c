@@ -155,6 +155,13 @@ static void test_full_then_incremental(void **state)
 	cs_test_write_file(w->a.root, "empty", "", 0);
 	cs_test_write_file(w->a.root, "d/e/small.txt", "hello", 5);
 	chmod(w->a.root, 0755);
+	/* older than the two seconds within which a scan trusts no mtime */
+	const char *files[] = {"d/big.bin", "empty", "d/e/small.txt"};
+	for (size_t i = 0; i < 3; i++) {
+		char *p = cs_path_join(w->a.root, files[i]);
+		cs_assert_ok(cs_file_set_mtime(-1, p, INT64_C(1700000000000000000) + (int64_t)i));
+		free(p);
+	}
 
 	cs_relay_produce_result pr;
 	cs_relay_apply_result ar;
@@ -167,6 +174,20 @@ static void test_full_then_incremental(void **state)
 	file_equal(p1, p2);
 	snprintf(p2, sizeof(p2), "%s/d/e/small.txt", w->b.root);
 	assert_true(cs_fs_exists(p2));
+	/* The destination's index knows what it wrote: its next scan reads
+	 * nothing again, and finds the files as they were applied. */
+	cs_scan_stats st;
+	cs_assert_ok(cs_index_scan(w->b.ix, "f", &st, NULL, NULL));
+	assert_int_equal(st.hashed_bytes, 0);
+	assert_int_equal(st.files, 3);
+	cs_file_entry *be = NULL, *ae = NULL;
+	cs_assert_ok(cs_index_get(&be, w->b.ix, "f", "d/big.bin"));
+	cs_assert_ok(cs_index_get(&ae, w->a.ix, "f", "d/big.bin"));
+	assert_memory_equal(be->hash, ae->hash, CS_HASH_LEN);
+	assert_int_equal(be->nchunks, ae->nchunks);
+	assert_memory_equal(be->chunks, ae->chunks, ae->nchunks * sizeof(*ae->chunks));
+	cs_file_entry_free(be);
+	cs_file_entry_free(ae);
 
 	/* Nothing changed: nothing is sent. */
 	uint64_t h = pr.to_seq;

@@ -57,6 +57,7 @@ struct applier {
 	unsigned cache_next;
 	struct cs_stage_writer writer;
 	char **staged; /* per manifest entry: its temporary file, or NULL */
+	uint8_t *in_place; /* per manifest entry: its content is at its path */
 	struct touched_dir *dirs; /* directories changed: restore mtime, fsync */
 	size_t ndirs;
 	uint64_t files_total, bytes_total, files_done, bytes_done;
@@ -459,6 +460,7 @@ static int commit_file(struct applier *a, size_t i, const cs_file_entry *local, 
 		if (local->mtime_ns != e->mtime_ns && (r = cs_file_set_mtime(-1, full, e->mtime_ns)) < 0)
 			return r;
 		a->bytes_done += e->size;
+		a->in_place[i] = 1;
 		return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
 	}
 	if ((r = note_dir(a, full)) < 0)
@@ -492,6 +494,7 @@ static int commit_file(struct applier *a, size_t i, const cs_file_entry *local, 
 	}
 	free(tmp);
 	a->staged[i] = NULL;
+	a->in_place[i] = 1;
 	return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
 }
 
@@ -562,6 +565,54 @@ static int sync_root(struct applier *a)
 	return cs_fs_syncfs(a->root);
 }
 
+/*
+ * Tell the index what the files put in place hold (hash and chunks from the
+ * manifest, checked on the way in), so that the next scan does not read
+ * them all again. Only an optimisation: on failure the next scan reads them.
+ */
+static void note_in_place(struct applier *a)
+{
+	size_t n = 0, noted = 0;
+	cs_file_entry *files = calloc(a->m.nentries ? a->m.nentries : 1, sizeof(*files));
+	int r = files ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
+	for (size_t i = 0; i < a->m.nentries && r == 0; i++) {
+		const cs_manifest_entry *e = &a->m.entries[i];
+		if (!a->in_place[i])
+			continue;
+		cs_file_entry *f = &files[n++];
+		f->path = e->path;
+		f->kind = CS_KIND_FILE;
+		f->mode = e->mode;
+		f->mtime_ns = e->mtime_ns;
+		f->size = e->size;
+		memcpy(f->hash, e->hash, sizeof(f->hash));
+		f->nchunks = e->nchunks;
+		f->chunks = calloc(e->nchunks ? e->nchunks : 1, sizeof(*f->chunks));
+		if (f->chunks == NULL) {
+			r = cs_error_set(CS_ENOMEM, "out of memory");
+			break;
+		}
+		uint64_t off = 0;
+		for (uint32_t k = 0; k < e->nchunks; k++) {
+			memcpy(f->chunks[k].hash, e->chunks[k].hash, sizeof(f->chunks[k].hash));
+			f->chunks[k].offset = off;
+			f->chunks[k].len = e->chunks[k].len;
+			off += e->chunks[k].len;
+		}
+	}
+	if (r == 0)
+		r = cs_index_note_files(&noted, a->ix, a->req->folder, files, n);
+	if (r < 0)
+		cs_log(CS_LOG_WARN, "relay.note_failed", "job=%llu reason=\"%s\"",
+			(unsigned long long)a->req->job, cs_error_last());
+	else
+		cs_log(CS_LOG_DEBUG, "relay.noted", "job=%llu files=%zu", (unsigned long long)a->req->job,
+			noted);
+	for (size_t i = 0; files && i < n; i++)
+		free(files[i].chunks);
+	free(files);
+}
+
 static int run(struct applier *a)
 {
 	cs_scan_stats stats;
@@ -580,7 +631,8 @@ static int run(struct applier *a)
 	/* Stage every changed file first, so that an altered, reordered or
 	 * foreign record stops the job before anything is put in place. */
 	a->staged = calloc(a->m.nentries ? a->m.nentries : 1, sizeof(*a->staged));
-	if (a->staged == NULL)
+	a->in_place = calloc(a->m.nentries ? a->m.nentries : 1, 1);
+	if (a->staged == NULL || a->in_place == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	/* Staging only reads the index: one read transaction spares every
 	 * lookup its own locking. */
@@ -682,6 +734,7 @@ static int run(struct applier *a)
 		goto fail;
 	if ((r = cs_index_commit(a->ix)) < 0)
 		goto fail;
+	note_in_place(a);
 	progress(a, 1);
 	return CS_OK;
 fail:
@@ -721,6 +774,7 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 		free(a.staged[i]);
 	}
 	free(a.staged);
+	free(a.in_place);
 	for (size_t i = 0; i < a.ndirs; i++)
 		free(a.dirs[i].path);
 	free(a.dirs);
