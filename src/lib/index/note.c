@@ -54,9 +54,19 @@ static int make_change(struct cs__ix_change *c, int *wanted, cs_index *ix, const
 		return r;
 	int recheck = f->mtime_ns > now - IX_RACY_NS;
 	int was_file = r == 0 && !old->deleted && old->kind == CS_KIND_FILE;
-	*wanted = !(was_file && !recheck && old->size == f->size && old->mtime_ns == f->mtime_ns &&
-		old->mode == (f->mode & 07777) && memcmp(old->hash, f->hash, CS_HASH_LEN) == 0);
+	int same = was_file && old->size == f->size && old->mtime_ns == f->mtime_ns &&
+		old->mode == (f->mode & 07777) && memcmp(old->hash, f->hash, CS_HASH_LEN) == 0;
 	memset(c, 0, sizeof(*c));
+	/* The same state: at most the recheck flag changes, without a new seq
+	 * (a scan does the same). */
+	*wanted = !same || recheck;
+	if (same && recheck) {
+		c->e.path = strdup(f->path);
+		c->refresh = 1;
+		c->recheck = 1;
+		cs_file_entry_free(old);
+		return c->e.path ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
+	}
 	if (*wanted) {
 		c->e.path = strdup(f->path);
 		c->e.chunks = malloc((f->nchunks ? f->nchunks : 1) * sizeof(*f->chunks));

@@ -27,6 +27,7 @@
  */
 #include <limits.h>
 #include <stdlib.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -42,6 +43,7 @@ struct cs__httpd_tls_conn {
 	struct bufferevent *bev;
 	SSL *ssl;
 	struct evbuffer_cb_entry *on_input, *on_output;
+	uint64_t turn; /* the loop turn it was last drained in */
 };
 
 static int conn_index = -1;
@@ -153,28 +155,40 @@ static int reading(struct bufferevent *bev)
 
 /*
  * Read the records OpenSSL holds into the connection's input, as libevent's
- * do_read() would, and run the reader (evhttp) once for all of them. Anything
- * but a record (an alert, a key update that needs an answer, an error) is
- * left to libevent: its read event is activated and it meets the condition
- * on its own path.
+ * do_read() would, at most CS__HTTPD_IO_BATCH bytes, and run the reader
+ * (evhttp) once for all of them. A connection stopped by that bound has its
+ * read event activated, so that the next turn goes on without waiting for
+ * the socket. A partial record (WANT_READ) waits for the socket like any
+ * other read; anything else (an alert, close_notify, an error) is left to
+ * libevent, whose read event is activated and meets the condition on its
+ * own path. The error queue is left empty: it is shared by every
+ * connection of the thread.
  */
 static void drain_records(struct cs__httpd_tls_conn *c)
 {
 	struct evbuffer *input = bufferevent_get_input(c->bev);
-	int got = 0;
+	size_t got = 0;
 	while (SSL_has_pending(c->ssl) && reading(c->bev)) {
+		if (got >= CS__HTTPD_IO_BATCH) {
+			event_active(&c->bev->ev_read, EV_READ, 1);
+			break;
+		}
 		struct evbuffer_iovec v;
 		if (evbuffer_reserve_space(input, CS__HTTPD_TLS_RECORD, &v, 1) != 1)
 			break;
+		ERR_clear_error();
 		int n = SSL_read(c->ssl, v.iov_base, (int)(v.iov_len < INT_MAX ? v.iov_len : INT_MAX));
 		if (n <= 0) {
-			event_active(&c->bev->ev_read, EV_READ, 1);
+			int err = SSL_get_error(c->ssl, n);
+			ERR_clear_error();
+			if (err != SSL_ERROR_WANT_READ)
+				event_active(&c->bev->ev_read, EV_READ, 1);
 			break;
 		}
 		v.iov_len = (size_t)n;
 		evbuffer_commit_space(input, &v, 1);
 		c->srv->readahead_handed_on++;
-		got = 1;
+		got += (size_t)n;
 	}
 	if (got)
 		bufferevent_trigger(c->bev, EV_READ, 0);
@@ -187,10 +201,20 @@ size_t cs__httpd_readahead_handed_on(const cs_httpd *srv)
 
 void cs__httpd_readahead_after_turn(cs_httpd *srv)
 {
+	/* Each connection is drained once per turn; one that comes back on the
+	 * list (its reader answered and reads on) has its read event activated
+	 * instead, so one busy client cannot hold the loop. */
+	srv->readahead_turn++;
 	while (srv->readahead_check != NULL) {
 		struct cs__httpd_tls_conn *c = srv->readahead_check;
 		unlist(c);
-		if (SSL_has_pending(c->ssl) && reading(c->bev))
-			drain_records(c);
+		if (!SSL_has_pending(c->ssl) || !reading(c->bev))
+			continue;
+		if (c->turn == srv->readahead_turn) {
+			event_active(&c->bev->ev_read, EV_READ, 1);
+			continue;
+		}
+		c->turn = srv->readahead_turn;
+		drain_records(c);
 	}
 }

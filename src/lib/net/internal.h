@@ -68,6 +68,7 @@ struct cs_httpd {
 	SSL_CTX *ssl_ctx;
 	struct cs__httpd_tls_conn *readahead_check; /* input changed this turn */
 	size_t readahead_handed_on; /* records read from OpenSSL's buffer after a turn */
+	uint64_t readahead_turn;    /* loop turns so far */
 	int port;
 	int timeout_s;
 

@@ -57,7 +57,7 @@ struct applier {
 	unsigned cache_next;
 	struct cs_stage_writer writer;
 	char **staged; /* per manifest entry: its temporary file, or NULL */
-	uint8_t *in_place; /* per manifest entry: its content is at its path */
+	uint8_t *in_place; /* per manifest entry: this job wrote it to its path */
 	struct touched_dir *dirs; /* directories changed: restore mtime, fsync */
 	size_t ndirs;
 	uint64_t files_total, bytes_total, files_done, bytes_done;
@@ -460,7 +460,6 @@ static int commit_file(struct applier *a, size_t i, const cs_file_entry *local, 
 		if (local->mtime_ns != e->mtime_ns && (r = cs_file_set_mtime(-1, full, e->mtime_ns)) < 0)
 			return r;
 		a->bytes_done += e->size;
-		a->in_place[i] = 1;
 		return cs_index_base_set(a->ix, a->req->folder, a->req->source_id, e->path, e->hash);
 	}
 	if ((r = note_dir(a, full)) < 0)
@@ -566,9 +565,11 @@ static int sync_root(struct applier *a)
 }
 
 /*
- * Tell the index what the files put in place hold (hash and chunks from the
- * manifest, checked on the way in), so that the next scan does not read
- * them all again. Only an optimisation: on failure the next scan reads them.
+ * Tell the index what the files this job wrote hold (hash and chunks from
+ * the manifest, checked on the way in), so that the next scan does not read
+ * them all again. Files it found already in place are not among them: what
+ * the index knows of those comes from a scan, which may be older than a
+ * local edit. Only an optimisation: on failure the next scan reads them.
  */
 static void note_in_place(struct applier *a)
 {
