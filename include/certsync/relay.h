@@ -13,6 +13,7 @@
 #define CS_PACK_TARGET (4u << 20) /* a pack is closed once it reaches this size */
 
 struct cs_relay_produce_result;
+struct cs_relay_apply_result;
 
 /* How blobs of a job are stored and fetched. */
 typedef struct cs_relay_io {
@@ -30,6 +31,11 @@ typedef struct cs_relay_io {
 	/* Fetch blob name of job into a new block (*data, *len) from malloc or
 	 * cs_bigmem_alloc; the caller releases it with cs_bigmem_free(). */
 	int (*get_blob)(void *ud, uint64_t job, const char *name, uint8_t **data, size_t *len);
+	/* Optional: the job is applied and durable (res is final). Called
+	 * before the destination's index is told what was written, which can
+	 * take a while for many files, so that the caller can acknowledge at
+	 * once. A failure here is what cs_relay_apply returns. */
+	int (*applied)(void *ud, uint64_t job, const struct cs_relay_apply_result *res);
 	/* Optional: a hint that blob name will be fetched soon. */
 	void (*prefetch)(void *ud, uint64_t job, const char *name);
 	/* Optional: report progress while applying. */
@@ -80,6 +86,8 @@ typedef struct cs_relay_apply_result {
 	uint64_t bytes;     /* file bytes written */
 	uint64_t downloaded;/* ciphertext bytes fetched */
 	uint64_t conflicts; /* local changes kept aside */
+	int applied;        /* 1 once the job is applied and durable, even if
+	                     * cs_relay_io.applied failed afterwards */
 } cs_relay_apply_result;
 
 /* What the hub told the destination about the job. */

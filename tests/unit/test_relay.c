@@ -31,6 +31,8 @@ struct world {
 	struct device a, b, c;
 	cs_relay_io io;
 	char *blobs;
+	int applied_calls; /* on_applied: calls, and what the index knew then */
+	int applied_index_knew;
 };
 
 static int dir_put(void *ud, uint64_t job, const char *name, const uint8_t *data, size_t len)
@@ -145,6 +147,20 @@ static void file_equal(const char *a, const char *b)
 	free(y);
 }
 
+/* cs_relay_io.applied: the job is final, the index not yet told what was
+ * written (the caller acknowledges first). */
+static int on_applied(void *ud, uint64_t job, const cs_relay_apply_result *res)
+{
+	struct world *w = ud;
+	cs_file_entry *e = NULL;
+	(void)job;
+	w->applied_calls++;
+	if (res->applied && cs_index_get(&e, w->b.ix, "f", "d/big.bin") == 0)
+		w->applied_index_knew = 1;
+	cs_file_entry_free(e);
+	return CS_OK;
+}
+
 static void test_full_then_incremental(void **state)
 {
 	struct world *w = *state;
@@ -167,7 +183,12 @@ static void test_full_then_incremental(void **state)
 	cs_relay_apply_result ar;
 	cs_assert_ok(produce(w, 1, &w->b, 0, &pr));
 	assert_true(pr.records >= 3);
+	w->io.applied = on_applied;
 	cs_assert_ok(apply(w, 1, &w->b, 0, pr.to_seq, &ar));
+	w->io.applied = NULL;
+	assert_int_equal(w->applied_calls, 1);
+	assert_int_equal(w->applied_index_knew, 0);
+	assert_int_equal(ar.applied, 1);
 	char p1[4096], p2[4096];
 	snprintf(p1, sizeof(p1), "%s/d/big.bin", w->a.root);
 	snprintf(p2, sizeof(p2), "%s/d/big.bin", w->b.root);

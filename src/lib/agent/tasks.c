@@ -52,6 +52,20 @@ static int produce(cs_agent *ag, const struct cs__agent_task *t)
 	return r;
 }
 
+/* The job is applied and durable: tell the hub before the index catches up
+ * with what was written (cs_relay_io.applied). */
+static int acknowledge(void *ud, uint64_t job, const cs_relay_apply_result *res)
+{
+	char path[96];
+	json_t *body = json_pack("{sssIsIsIsI}", "status", "applied", "to_seq",
+		(json_int_t)res->to_seq, "files", (json_int_t)res->files, "bytes",
+		(json_int_t)res->bytes, "conflicts", (json_int_t)res->conflicts);
+	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/ack", (unsigned long long)job);
+	int r = cs__agent_call(NULL, NULL, ud, "POST", path, body, 30000);
+	json_decref(body);
+	return r;
+}
+
 static int apply(cs_agent *ag, const struct cs__agent_task *t)
 {
 	cs_relay_apply_request req = {t->job, t->folder, t->source, t->source_cert, t->history, t->to_seq};
@@ -60,18 +74,13 @@ static int apply(cs_agent *ag, const struct cs__agent_task *t)
 	cs__agent_refresh_crl(ag);
 	cs_relay_self self = {ag->key, ag->cert, ag->device_id, ag->ca, ag->crl_pem};
 	cs__agent_relay_io(&io, ag);
+	io.applied = acknowledge;
 	cs_relay_clean_tmp(ag->index, t->folder);
+	/* Applied and acknowledged, or not. A failed acknowledgement is not a
+	 * failed job: the task comes again and finds the work done. */
 	int r = cs_relay_apply(&res, ag->index, &req, &self, &io);
 	cs__transfers_drop_gets(ag->transfers);
-	if (r == 0) {
-		char path[96];
-		json_t *body = json_pack("{sssIsIsIsI}", "status", "applied", "to_seq",
-			(json_int_t)res.to_seq, "files", (json_int_t)res.files, "bytes",
-			(json_int_t)res.bytes, "conflicts", (json_int_t)res.conflicts);
-		snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/ack", (unsigned long long)t->job);
-		r = cs__agent_call(NULL, NULL, ag, "POST", path, body, 30000);
-		json_decref(body);
-	} else if (r != CS_ENET) {
+	if (r < 0 && r != CS_ENET && !res.applied) {
 		cs_log(CS_LOG_WARN, "agent.apply_failed", "job=%llu reason=\"%s\"",
 			(unsigned long long)t->job, cs_error_last());
 		report_failure(ag, t->job, "ack", cs_error_last());

@@ -129,19 +129,27 @@ int cs_index_note_files(size_t *noted, cs_index *ix, const char *folder_id, cons
 		goto done;
 	}
 	int64_t now = now_ns();
-	for (size_t i = 0; i < n; i++) {
-		const cs_file_entry *f = &files[i];
-		int wanted = 0;
-		if (f->kind != CS_KIND_FILE || f->deleted || !still_written(rootfd, f))
-			continue;
-		if ((r = make_change(&batch[nbatch], &wanted, ix, folder_id, f, now)) < 0)
+	/* Per batch: the lookups in one read transaction (the store's locks
+	 * taken once, not per file), then the writes in one write transaction. */
+	for (size_t i = 0; i < n;) {
+		if ((r = cs_store_begin_read(ix->st)) < 0)
 			goto done;
-		if (!wanted)
-			continue;
-		if (++nbatch == IX_NOTE_BATCH && (r = flush(noted, ix, fid, batch, &nbatch)) < 0)
+		for (; i < n && nbatch < IX_NOTE_BATCH; i++) {
+			const cs_file_entry *f = &files[i];
+			int wanted = 0;
+			if (f->kind != CS_KIND_FILE || f->deleted || !still_written(rootfd, f))
+				continue;
+			if ((r = make_change(&batch[nbatch], &wanted, ix, folder_id, f, now)) < 0)
+				break;
+			nbatch += wanted != 0;
+		}
+		if (r < 0) {
+			cs_store_rollback(ix->st);
+			goto done;
+		}
+		if ((r = cs_store_commit(ix->st)) < 0 || (r = flush(noted, ix, fid, batch, &nbatch)) < 0)
 			goto done;
 	}
-	r = flush(noted, ix, fid, batch, &nbatch);
 done:
 	for (size_t k = 0; k < nbatch; k++)
 		cs__ix_entry_clear(&batch[k].e);

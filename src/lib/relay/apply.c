@@ -574,6 +574,7 @@ static int sync_root(struct applier *a)
 static void note_in_place(struct applier *a)
 {
 	size_t n = 0, noted = 0;
+	int64_t t0 = cs_clock_mono_ms();
 	cs_file_entry *files = calloc(a->m.nentries ? a->m.nentries : 1, sizeof(*files));
 	int r = files ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
 	for (size_t i = 0; i < a->m.nentries && r == 0; i++) {
@@ -607,8 +608,8 @@ static void note_in_place(struct applier *a)
 		cs_log(CS_LOG_WARN, "relay.note_failed", "job=%llu reason=\"%s\"",
 			(unsigned long long)a->req->job, cs_error_last());
 	else
-		cs_log(CS_LOG_DEBUG, "relay.noted", "job=%llu files=%zu", (unsigned long long)a->req->job,
-			noted);
+		cs_log(CS_LOG_DEBUG, "relay.noted", "job=%llu files=%zu ms=%lld", (unsigned long long)a->req->job,
+			noted, (long long)(cs_clock_mono_ms() - t0));
 	for (size_t i = 0; files && i < n; i++)
 		free(files[i].chunks);
 	free(files);
@@ -735,7 +736,6 @@ static int run(struct applier *a)
 		goto fail;
 	if ((r = cs_index_commit(a->ix)) < 0)
 		goto fail;
-	note_in_place(a);
 	progress(a, 1);
 	return CS_OK;
 fail:
@@ -765,6 +765,10 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 			"downloaded=%llu conflicts=%llu", (unsigned long long)req->job, req->folder,
 			(unsigned long long)res->files, (unsigned long long)res->bytes,
 			(unsigned long long)res->downloaded, (unsigned long long)res->conflicts);
+		res->applied = 1;
+		if (io->applied)
+			r = io->applied(io->ud, req->job, res);
+		note_in_place(&a);
 	}
 	cs_stage_writer_stop(&a.writer); /* before its files are removed */
 	for (unsigned i = 0; i < PACK_CACHE; i++)
