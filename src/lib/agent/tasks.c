@@ -63,6 +63,9 @@ static int acknowledge(void *ud, uint64_t job, const cs_relay_apply_result *res)
 	snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/ack", (unsigned long long)job);
 	int r = cs__agent_call(NULL, NULL, ud, "POST", path, body, 30000);
 	json_decref(body);
+	if (r < 0)
+		cs_log(CS_LOG_WARN, "agent.ack_failed", "job=%llu reason=\"%s\"", (unsigned long long)job,
+			cs_error_last());
 	return r;
 }
 

@@ -147,7 +147,11 @@ int cs_index_note_files(size_t *noted, cs_index *ix, const char *folder_id, cons
 			cs_store_rollback(ix->st);
 			goto done;
 		}
-		if ((r = cs_store_commit(ix->st)) < 0 || (r = flush(noted, ix, fid, batch, &nbatch)) < 0)
+		if ((r = cs_store_commit(ix->st)) < 0) {
+			cs_store_rollback(ix->st);
+			goto done;
+		}
+		if ((r = flush(noted, ix, fid, batch, &nbatch)) < 0)
 			goto done;
 	}
 done:

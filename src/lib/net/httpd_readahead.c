@@ -44,6 +44,7 @@ struct cs__httpd_tls_conn {
 	SSL *ssl;
 	struct evbuffer_cb_entry *on_input, *on_output;
 	uint64_t turn; /* the loop turn it was last drained in */
+	int partial;   /* that drain ended on a partial record */
 };
 
 static int conn_index = -1;
@@ -168,6 +169,7 @@ static void drain_records(struct cs__httpd_tls_conn *c)
 {
 	struct evbuffer *input = bufferevent_get_input(c->bev);
 	size_t got = 0;
+	c->partial = 0;
 	while (SSL_has_pending(c->ssl) && reading(c->bev)) {
 		if (got >= CS__HTTPD_IO_BATCH) {
 			event_active(&c->bev->ev_read, EV_READ, 1);
@@ -181,7 +183,9 @@ static void drain_records(struct cs__httpd_tls_conn *c)
 		if (n <= 0) {
 			int err = SSL_get_error(c->ssl, n);
 			ERR_clear_error();
-			if (err != SSL_ERROR_WANT_READ)
+			if (err == SSL_ERROR_WANT_READ)
+				c->partial = 1;
+			else
 				event_active(&c->bev->ev_read, EV_READ, 1);
 			break;
 		}
@@ -211,7 +215,9 @@ void cs__httpd_readahead_after_turn(cs_httpd *srv)
 		if (!SSL_has_pending(c->ssl) || !reading(c->bev))
 			continue;
 		if (c->turn == srv->readahead_turn) {
-			event_active(&c->bev->ev_read, EV_READ, 1);
+			/* the rest of a partial record comes with a socket event */
+			if (!c->partial)
+				event_active(&c->bev->ev_read, EV_READ, 1);
 			continue;
 		}
 		c->turn = srv->readahead_turn;
