@@ -62,6 +62,13 @@ int cs__ix_chunks_add(struct cs__ix_chunk_stmts *s, int64_t fid, const cs_file_e
  * longer holds; all of them for a tombstone or a directory. */
 int cs__ix_chunks_drop(struct cs__ix_chunk_stmts *s, int64_t fid, const cs_file_entry *e);
 
+/* "Racily clean": a file whose mtime is this close to the time it was read
+ * could be rewritten with the same size and (coarse) mtime; such entries
+ * are stored with recheck=1 and read again by the next scan (scan.c). */
+#define CS__IX_RACY_NS INT64_C(2000000000)
+/* 1 when mtime_ns is within CS__IX_RACY_NS of now. */
+int cs__ix_is_racy(int64_t mtime_ns);
+
 /* A change found by a scan, waiting to be written. */
 struct cs__ix_change {
 	cs_file_entry e; /* the new state; e.seq is assigned when written */

@@ -10,7 +10,7 @@
  * Each file is looked at first: it is only recorded when it is still a
  * regular file with the size, mtime and mode the caller wrote. Anything
  * else (it was changed or removed meanwhile) is left to the next scan, which
- * reads it. A file whose mtime is within IX_RACY_NS of now is recorded with
+ * reads it. A file whose mtime is within CS__IX_RACY_NS of now is recorded with
  * the recheck flag, as a scan would (see scan.c).
  */
 #include <errno.h>
@@ -18,20 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <certsync/error.h>
 #include "index_internal.h"
 
-#define IX_RACY_NS INT64_C(2000000000)
 #define IX_NOTE_BATCH 8192
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Does the file at root/path still hold what f describes? */
 static int still_written(int rootfd, const cs_file_entry *f)
@@ -46,13 +37,13 @@ static int still_written(int rootfd, const cs_file_entry *f)
 
 /* The change for f, or 0 in *wanted when the index already says the same. */
 static int make_change(struct cs__ix_change *c, int *wanted, cs_index *ix, const char *folder_id,
-	const cs_file_entry *f, int64_t now)
+	const cs_file_entry *f)
 {
 	cs_file_entry *old = NULL;
 	int r = cs_index_get(&old, ix, folder_id, f->path);
 	if (r < 0 && r != CS_ENOTFOUND)
 		return r;
-	int recheck = f->mtime_ns > now - IX_RACY_NS;
+	int recheck = cs__ix_is_racy(f->mtime_ns);
 	int was_file = r == 0 && !old->deleted && old->kind == CS_KIND_FILE;
 	int same = was_file && old->size == f->size && old->mtime_ns == f->mtime_ns &&
 		old->mode == (f->mode & 07777) && memcmp(old->hash, f->hash, CS_HASH_LEN) == 0;
@@ -128,7 +119,6 @@ int cs_index_note_files(size_t *noted, cs_index *ix, const char *folder_id, cons
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
-	int64_t now = now_ns();
 	/* Per batch: the lookups in one read transaction (the store's locks
 	 * taken once, not per file), then the writes in one write transaction. */
 	for (size_t i = 0; i < n;) {
@@ -139,7 +129,7 @@ int cs_index_note_files(size_t *noted, cs_index *ix, const char *folder_id, cons
 			int wanted = 0;
 			if (f->kind != CS_KIND_FILE || f->deleted || !still_written(rootfd, f))
 				continue;
-			if ((r = make_change(&batch[nbatch], &wanted, ix, folder_id, f, now)) < 0)
+			if ((r = make_change(&batch[nbatch], &wanted, ix, folder_id, f)) < 0)
 				break;
 			nbatch += wanted != 0;
 		}

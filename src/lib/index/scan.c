@@ -13,7 +13,7 @@
  * Directories are entries of their own; a change of their mode or mtime is
  * a change like any other, so that destinations can reproduce both.
  *
- * "Racily clean" files: a file whose mtime is within IX_RACY_NS of the time
+ * "Racily clean" files: a file whose mtime is within CS__IX_RACY_NS of the time
  * it was read could be rewritten with the same size and (coarse) mtime, and
  * a comparison of metadata would miss that. Such entries are stored with
  * recheck=1 and read again by the next scan, which clears the flag once
@@ -32,7 +32,6 @@
 #include <certsync/error.h>
 #include "index_internal.h"
 
-#define IX_RACY_NS INT64_C(2000000000)
 /* Nesting limit: the walk holds one descriptor per level. */
 #define IX_MAX_DEPTH 256
 /* Write a batch when this many changes or this many hashed bytes are
@@ -78,6 +77,11 @@ static int64_t now_ns(void)
 	struct timespec t;
 	clock_gettime(CLOCK_REALTIME, &t);
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+int cs__ix_is_racy(int64_t mtime_ns)
+{
+	return mtime_ns > now_ns() - CS__IX_RACY_NS;
 }
 
 static int64_t mtime_ns_of(const struct stat *st)
@@ -319,7 +323,7 @@ static int visit_file(struct ix_scan *s, int dirfd, const char *name, const stru
 		o->seen = 1;
 	s->stats.files++;
 	s->stats.bytes += c.e.size;
-	c.recheck = c.e.mtime_ns > now_ns() - IX_RACY_NS;
+	c.recheck = cs__ix_is_racy(c.e.mtime_ns);
 
 	if (was_file && o->size == c.e.size && o->mtime_ns == c.e.mtime_ns && o->mode == c.e.mode &&
 	    memcmp(o->hash, c.e.hash, CS_HASH_LEN) == 0) {
