@@ -1,4 +1,4 @@
-/* Unit tests for src/lib/net: the HTTPS server and client, talking to each
+/* Unit tests for src/lib/net: the HTTPS server and clients, talking to each
  * other over loopback, plus hostile clients written with raw sockets. The
  * server runs cs_httpd_run() in a background thread; every handler and
  * timer below runs on that thread. Certificates come from the openssl
@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <jansson.h>
+#include <certsync/blobc.h>
 #include <certsync/clock.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
@@ -828,6 +829,165 @@ static void test_resp_error_text(void **state)
 
 /* Idle connections are dropped after timeout_s, but a request waiting in a
  * long poll is not idle and stays. A second server with a 1 s timeout. */
+static void expect_blobc_echo(cs_blobc *c)
+{
+	cs_http_resp r;
+	cs_assert_ok(cs_blobc_request(&r, c, "POST", "/echo", "text/plain", "one", 3, RESP_MAX,
+		10000));
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.len, 8);
+	assert_memory_equal(r.body, "POST one", 8);
+	cs_http_resp_clear(&r);
+}
+
+/* ---- the bulk client (blobc.c) ---- */
+
+static cs_blobc *bulk_client(const char *ca, size_t *connects, size_t *recvs)
+{
+	struct cs_httpc_config cfg = {
+		.base_url = base_url,
+		.ca_path = ca,
+		.cert_path = path_cli_crt,
+		.key_path = path_cli_key,
+	};
+	cs_blobc *c = NULL;
+	cs_assert_ok(cs_blobc_new(&c, &cfg));
+	cs__blobc_counts(c, connects, recvs);
+	return c;
+}
+
+static void test_blobc_roundtrip(void **state)
+{
+	(void)state;
+	size_t connects, recvs;
+	cs_blobc *c = bulk_client(path_ca, &connects, &recvs);
+	cs_http_resp r;
+	assert_int_equal(connects, 0);
+
+	/* an upload comes back whole */
+	size_t up = MAX_BODY / 2;
+	cs_assert_ok(cs_blobc_request(&r, c, "PUT", "/copy", "application/octet-stream", big_data,
+		up, RESP_MAX, 10000));
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.len, up);
+	assert_memory_equal(r.body, big_data, up);
+	assert_int_equal(r.body[r.len], 0);
+	cs_http_resp_clear(&r);
+
+	/* a 10 MiB download on the same connection, read many records at a
+	 * time: one recv() per record would be at least 640 calls */
+	size_t before;
+	cs__blobc_counts(c, &connects, &before);
+	cs_assert_ok(cs_blobc_request(&r, c, "GET", "/file", NULL, NULL, 0, RESP_MAX, 10000));
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.len, BIG_FILE_SIZE);
+	assert_memory_equal(r.body, big_data, BIG_FILE_SIZE);
+	cs_http_resp_clear(&r);
+	cs__blobc_counts(c, &connects, &recvs);
+	assert_int_equal(connects, 1);
+	assert_true(recvs - before < 320);
+
+	/* the client certificate was presented; errors come back as statuses */
+	cs_assert_ok(cs_blobc_request(&r, c, "GET", "/whoami", NULL, NULL, 0, RESP_MAX, 10000));
+	assert_int_equal(r.status, 200);
+	assert_string_equal((const char *)r.body, "client-1");
+	cs_http_resp_clear(&r);
+	cs_assert_ok(cs_blobc_request(&r, c, "GET", "/nope", NULL, NULL, 0, RESP_MAX, 10000));
+	assert_int_equal(r.status, 404);
+	char msg[128];
+	cs_http_resp_error(msg, sizeof(msg), &r);
+	assert_true(strlen(msg) > 0);
+	cs_http_resp_clear(&r);
+	cs_assert_ok(cs_blobc_request(&r, c, "PUT", "/copy", NULL, big_data, MAX_BODY + 1, RESP_MAX,
+		10000));
+	assert_int_equal(r.status, 413);
+	cs_http_resp_clear(&r);
+
+	/* a response over the limit is refused before it is read; the next
+	 * request goes on a new connection */
+	assert_int_equal(cs_blobc_request(&r, c, "GET", "/file", NULL, NULL, 0, 1024 * 1024, 10000),
+		CS_ELIMIT);
+	assert_null(r.body);
+	expect_blobc_echo(c);
+	cs_blobc_free(c);
+	server_still_serves();
+}
+
+static void test_blobc_refusals(void **state)
+{
+	(void)state;
+	size_t connects, recvs;
+	cs_http_resp r;
+	/* a server that does not chain to the pinned CA */
+	cs_blobc *c = bulk_client(path_other_ca, &connects, &recvs);
+	assert_int_equal(cs_blobc_request(&r, c, "GET", "/whoami", NULL, NULL, 0, RESP_MAX, 10000),
+		CS_ENET);
+	assert_non_null(strstr(cs_error_last(), "certificate"));
+	cs_blobc_free(c);
+
+	/* nothing listening */
+	struct cs_httpc_config cfg = {.base_url = "https://127.0.0.1:1", .ca_path = path_ca};
+	cs_assert_ok(cs_blobc_new(&c, &cfg));
+	assert_int_equal(cs_blobc_request(&r, c, "GET", "/x", NULL, NULL, 0, RESP_MAX, 10000), CS_ENET);
+	assert_non_null(strstr(cs_error_last(), "connect to"));
+	cs_blobc_free(c);
+
+	/* bad configuration and arguments */
+	struct cs_httpc_config bad = {.base_url = "http://127.0.0.1:1", .ca_path = path_ca};
+	assert_int_equal(cs_blobc_new(&c, &bad), CS_EINVAL);
+	bad.base_url = "https://127.0.0.1:1/path";
+	assert_int_equal(cs_blobc_new(&c, &bad), CS_EINVAL);
+	bad.base_url = "https://127.0.0.1:99999999";
+	assert_int_equal(cs_blobc_new(&c, &bad), CS_EINVAL);
+	c = bulk_client(path_ca, &connects, &recvs);
+	assert_int_equal(cs_blobc_request(&r, c, "GET", "no-slash", NULL, NULL, 0, RESP_MAX, 1000),
+		CS_EINVAL);
+	assert_int_equal(cs_blobc_request(&r, c, "G T", "/x", NULL, NULL, 0, RESP_MAX, 1000), CS_EINVAL);
+	assert_int_equal(cs_blobc_request(&r, c, "GET", "/x\r\nX: y", NULL, NULL, 0, RESP_MAX, 1000),
+		CS_EINVAL);
+	cs_blobc_free(c);
+	cs_blobc_free(NULL);
+}
+
+static void test_blobc_parse_head(void **state)
+{
+	(void)state;
+	long status;
+	int64_t len;
+	int closes;
+	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX-A: b\r\n\r\n";
+	cs_assert_ok(cs_blobc_parse_head(&status, &len, &closes, ok, strlen(ok)));
+	assert_int_equal(status, 200);
+	assert_int_equal(len, 12);
+	assert_int_equal(closes, 0);
+	const char *closing = "HTTP/1.1 503 Busy\r\ncontent-length: 0\r\nConnection: close\r\n\r\n";
+	cs_assert_ok(cs_blobc_parse_head(&status, &len, &closes, closing, strlen(closing)));
+	assert_int_equal(status, 503);
+	assert_int_equal(closes, 1);
+	const char *old = "HTTP/1.0 200\r\nContent-Length: 1\r\n\r\n";
+	cs_assert_ok(cs_blobc_parse_head(&status, &len, &closes, old, strlen(old)));
+	assert_int_equal(closes, 1);
+	const char *until_close = "HTTP/1.1 200 OK\r\n\r\n";
+	cs_assert_ok(cs_blobc_parse_head(&status, &len, &closes, until_close, strlen(until_close)));
+	assert_int_equal(len, -1);
+	assert_int_equal(closes, 1);
+	static const char *const bad[] = {
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+		"HTTP/2 200 OK\r\n\r\n",
+		"HTTP/1.1 2x0 OK\r\n\r\n",
+		"HTTP/1.1 200 OK\nContent-Length: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n",
+		"HTTP/1.1 200 OK\r\n\r\nextra",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_true(cs_blobc_parse_head(&status, &len, &closes, bad[i], strlen(bad[i])) < 0);
+}
+
 static void test_idle_timeout(void **state)
 {
 	(void)state;
@@ -874,6 +1034,18 @@ static void test_idle_timeout(void **state)
 	usleep(1500 * 1000);
 	expect_body(c, "POST", "/echo", "two", 3, 200, "POST two");
 	cs_httpc_free(c);
+	/* the bulk client too, at once (no retry delay) */
+	cs_blobc *b = NULL;
+	size_t connects, recvs;
+	cs_assert_ok(cs_blobc_new(&b, &ccfg));
+	expect_blobc_echo(b);
+	usleep(1500 * 1000);
+	int64_t t0 = cs_clock_mono_ms();
+	expect_blobc_echo(b);
+	assert_true(cs_clock_mono_ms() - t0 < 1000);
+	cs__blobc_counts(b, &connects, &recvs);
+	assert_int_equal(connects, 2);
+	cs_blobc_free(b);
 
 	cs_httpd_stop(s2);
 	pthread_join(th, NULL);
@@ -919,6 +1091,9 @@ int main(void)
 		cmocka_unit_test(test_reply_file),
 		cmocka_unit_test(test_listen_addresses),
 		cmocka_unit_test(test_resp_error_text),
+		cmocka_unit_test(test_blobc_roundtrip),
+		cmocka_unit_test(test_blobc_refusals),
+		cmocka_unit_test(test_blobc_parse_head),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_shutdown_with_waiting_client),
 	};

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <certsync/bigmem.h>
+#include <certsync/blobc.h>
 #include <certsync/error.h>
 #include <certsync/log.h>
 #include "agent_internal.h"
@@ -29,7 +30,7 @@ struct transfer {
 
 struct worker_slot {
 	cs__transfers *t;
-	cs_httpc *client;
+	cs_blobc *client;
 };
 
 struct cs__transfers {
@@ -55,7 +56,7 @@ static void transfer_free(struct transfer *x)
 	free(x);
 }
 
-static int transfer_one(cs__transfers *t, cs_httpc *c, struct transfer *x)
+static int transfer_one(cs__transfers *t, cs_blobc *c, struct transfer *x)
 {
 	char path[128];
 	int r = CS_ENET;
@@ -66,9 +67,9 @@ static int transfer_one(cs__transfers *t, cs_httpc *c, struct transfer *x)
 		if (attempt)
 			sleep(attempt < 4 ? 1u << (attempt - 1) : 8);
 		if (x->is_get)
-			r = cs_httpc_request(&resp, c, "GET", path, NULL, NULL, 0, CS_AGENT_BLOB_MAX, 120000);
+			r = cs_blobc_request(&resp, c, "GET", path, NULL, NULL, 0, CS_AGENT_BLOB_MAX, 120000);
 		else
-			r = cs_httpc_request(&resp, c, "PUT", path, "application/octet-stream", x->data,
+			r = cs_blobc_request(&resp, c, "PUT", path, "application/octet-stream", x->data,
 				x->len, CS_AGENT_JSON_MAX, 120000);
 		if (r == 0 && x->is_get && cs__agent_not_ready(&resp, &waited)) {
 			cs_http_resp_clear(&resp);
@@ -153,7 +154,7 @@ int cs__transfers_new(cs__transfers **out, cs_agent *ag, const struct cs_httpc_c
 	pthread_cond_init(&t->changed, NULL);
 	for (size_t i = 0; i < CS_AGENT_TRANSFERS; i++) {
 		t->slots[i].t = t;
-		if ((r = cs_httpc_new(&t->slots[i].client, cfg)) < 0)
+		if ((r = cs_blobc_new(&t->slots[i].client, cfg)) < 0)
 			goto fail;
 	}
 	for (size_t i = 0; i < CS_AGENT_TRANSFERS; i++) {
@@ -191,7 +192,7 @@ void cs__transfers_free(cs__transfers *t)
 	for (size_t i = 0; i < t->nthreads; i++)
 		pthread_join(t->threads[i], NULL);
 	for (size_t i = 0; i < CS_AGENT_TRANSFERS; i++)
-		cs_httpc_free(t->slots[i].client);
+		cs_blobc_free(t->slots[i].client);
 	while (t->queue) {
 		struct transfer *n = t->queue->next;
 		transfer_free(t->queue);

@@ -14,6 +14,7 @@
 #include <certsync/error.h>
 #include <certsync/httpc.h>
 #include <certsync/log.h>
+#include "lib/net/internal.h"
 
 #ifndef CS_VERSION
 #define CS_VERSION "dev"
@@ -129,17 +130,24 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 		} \
 	} while (0)
 
+int cs__httpc_config_check(const struct cs_httpc_config *cfg, const char *who)
+{
+	if (cfg == NULL || cfg->base_url == NULL || strncmp(cfg->base_url, "https://", 8) != 0)
+		return cs_error_set(CS_EINVAL, "%s: base_url must start with https://", who);
+	if (cfg->ca_path == NULL && !cfg->insecure)
+		return cs_error_set(CS_EINVAL, "%s: a CA certificate is required", who);
+	if ((cfg->cert_path == NULL) != (cfg->key_path == NULL))
+		return cs_error_set(CS_EINVAL, "%s: client certificate and key go together", who);
+	return CS_OK;
+}
+
 int cs_httpc_new(cs_httpc **out, const struct cs_httpc_config *cfg)
 {
 	cs_httpc *c = NULL;
 	int rc;
 
-	if (cfg == NULL || cfg->base_url == NULL || strncmp(cfg->base_url, "https://", 8) != 0)
-		return cs_error_set(CS_EINVAL, "httpc: base_url must start with https://");
-	if (cfg->ca_path == NULL && !cfg->insecure)
-		return cs_error_set(CS_EINVAL, "httpc: a CA certificate is required");
-	if ((cfg->cert_path == NULL) != (cfg->key_path == NULL))
-		return cs_error_set(CS_EINVAL, "httpc: client certificate and key go together");
+	if ((rc = cs__httpc_config_check(cfg, "httpc")) < 0)
+		return rc;
 	pthread_once(&curl_once, curl_global);
 	if (curl_init_rc != CURLE_OK)
 		return cs_error_set(CS_ERROR, "httpc: curl_global_init: %s",

@@ -144,6 +144,16 @@ void cs__httpd_readahead_after_turn(cs_httpd *srv);
 /* How many records the server has read that way (for tests). */
 size_t cs__httpd_readahead_handed_on(const cs_httpd *srv);
 
+/* The checks both clients (httpc.c, blobc.c) make of their configuration;
+ * who names the client in the message. */
+struct cs_httpc_config;
+int cs__httpc_config_check(const struct cs_httpc_config *cfg, const char *who);
+
+/* For tests of the bulk client (blobc.c): connections it opened and recv()
+ * calls it made so far. */
+struct cs_blobc;
+void cs__blobc_counts(const struct cs_blobc *c, size_t *connects, size_t *recvs);
+
 /* httpd_route.c: the generic evhttp callback. */
 void cs__httpd_dispatch(struct evhttp_request *ev, void *arg);
 
