@@ -10,8 +10,9 @@
  * into the buffer handed to the caller. docs/net.md says why libcurl is not
  * used here.
  *
- * Responses must be framed by Content-Length (or end with the connection);
- * chunked transfer encoding is refused. One client serves one thread; its
+ * Responses must carry Content-Length (unless they have no body by
+ * definition: HEAD, 204, 304); chunked transfer encoding and interim (1xx)
+ * responses are refused. One client serves one thread; its
  * connection is kept open between requests and opened again when the
  * server has closed it.
  */

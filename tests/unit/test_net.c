@@ -234,6 +234,11 @@ static const char openssl_cnf[] =
 	"keyUsage = critical,digitalSignature\n"
 	"extendedKeyUsage = serverAuth\n"
 	"subjectAltName = IP:127.0.0.1,DNS:localhost\n"
+	"[elsewhere_ext]\n"
+	"basicConstraints = CA:FALSE\n"
+	"keyUsage = critical,digitalSignature\n"
+	"extendedKeyUsage = serverAuth\n"
+	"subjectAltName = DNS:elsewhere.example\n"
 	"[client_ext]\n"
 	"basicConstraints = CA:FALSE\n"
 	"keyUsage = critical,digitalSignature\n"
@@ -252,6 +257,8 @@ static void make_pki(void)
 		"-subj /CN=server");
 	run("openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 2 "
 		"-out server.crt -days 2 -extfile openssl.cnf -extensions server_ext");
+	run("openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 4 "
+		"-out elsewhere.crt -days 2 -extfile openssl.cnf -extensions elsewhere_ext");
 	run("openssl req -config openssl.cnf " NEWKEY " -keyout client.key -out client.csr "
 		"-subj /CN=client-1");
 	run("openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -set_serial 3 "
@@ -905,10 +912,15 @@ static void test_blobc_roundtrip(void **state)
 
 	/* a response over the limit is refused before it is read; the next
 	 * request goes on a new connection */
+	expect_blobc_echo(c);
+	size_t open_before;
+	cs__blobc_counts(c, &open_before, &recvs);
 	assert_int_equal(cs_blobc_request(&r, c, "GET", "/file", NULL, NULL, 0, 1024 * 1024, 10000),
 		CS_ELIMIT);
 	assert_null(r.body);
 	expect_blobc_echo(c);
+	cs__blobc_counts(c, &connects, &recvs);
+	assert_int_equal(connects, open_before + 1);
 	cs_blobc_free(c);
 	server_still_serves();
 }
@@ -925,6 +937,26 @@ static void test_blobc_refusals(void **state)
 	assert_non_null(strstr(cs_error_last(), "certificate"));
 	cs_blobc_free(c);
 
+	/* a server whose certificate names another host */
+	char elsewhere[600];
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere.crt", dir);
+	struct cs_httpd_config scfg = {.listen = "127.0.0.1:0", .cert_path = elsewhere,
+		.key_path = path_srv_key};
+	cs_httpd *s2 = NULL;
+	pthread_t th;
+	cs_assert_ok(cs_httpd_new(&s2, &scfg));
+	assert_int_equal(pthread_create(&th, NULL, server_main, s2), 0);
+	char url2[64];
+	snprintf(url2, sizeof(url2), "https://127.0.0.1:%d", cs_httpd_port(s2));
+	struct cs_httpc_config c2 = {.base_url = url2, .ca_path = path_ca};
+	cs_assert_ok(cs_blobc_new(&c, &c2));
+	assert_int_equal(cs_blobc_request(&r, c, "GET", "/x", NULL, NULL, 0, RESP_MAX, 10000), CS_ENET);
+	assert_non_null(strstr(cs_error_last(), "mismatch"));
+	cs_blobc_free(c);
+	cs_httpd_stop(s2);
+	pthread_join(th, NULL);
+	cs_httpd_free(s2);
+
 	/* nothing listening */
 	struct cs_httpc_config cfg = {.base_url = "https://127.0.0.1:1", .ca_path = path_ca};
 	cs_assert_ok(cs_blobc_new(&c, &cfg));
@@ -939,11 +971,15 @@ static void test_blobc_refusals(void **state)
 	assert_int_equal(cs_blobc_new(&c, &bad), CS_EINVAL);
 	bad.base_url = "https://127.0.0.1:99999999";
 	assert_int_equal(cs_blobc_new(&c, &bad), CS_EINVAL);
+	bad.base_url = "https://127.0.0.1:65536";
+	assert_int_equal(cs_blobc_new(&c, &bad), CS_EINVAL);
 	c = bulk_client(path_ca, &connects, &recvs);
 	assert_int_equal(cs_blobc_request(&r, c, "GET", "no-slash", NULL, NULL, 0, RESP_MAX, 1000),
 		CS_EINVAL);
 	assert_int_equal(cs_blobc_request(&r, c, "G T", "/x", NULL, NULL, 0, RESP_MAX, 1000), CS_EINVAL);
 	assert_int_equal(cs_blobc_request(&r, c, "GET", "/x\r\nX: y", NULL, NULL, 0, RESP_MAX, 1000),
+		CS_EINVAL);
+	assert_int_equal(cs_blobc_request(&r, c, "GET", "/x\ty", NULL, NULL, 0, RESP_MAX, 1000),
 		CS_EINVAL);
 	cs_blobc_free(c);
 	cs_blobc_free(NULL);
@@ -1045,6 +1081,17 @@ static void test_idle_timeout(void **state)
 	assert_true(cs_clock_mono_ms() - t0 < 1000);
 	cs__blobc_counts(b, &connects, &recvs);
 	assert_int_equal(connects, 2);
+	/* an upload larger than the TLS buffers into a dropped connection */
+	usleep(1500 * 1000);
+	cs_http_resp big;
+	cs_assert_ok(cs_blobc_request(&big, b, "PUT", "/echo", NULL, big_data, 2 * 1024 * 1024,
+		RESP_MAX, 10000));
+	assert_int_equal(big.status, 200);
+	assert_int_equal(big.len, 4 + 2 * 1024 * 1024);
+	assert_memory_equal(big.body + 4, big_data, 2 * 1024 * 1024);
+	cs_http_resp_clear(&big);
+	cs__blobc_counts(b, &connects, &recvs);
+	assert_int_equal(connects, 3);
 	cs_blobc_free(b);
 
 	cs_httpd_stop(s2);
