@@ -225,7 +225,7 @@ int cs__transfers_put(cs__transfers *t, uint64_t job, const char *name, const ui
 	snprintf(x->name, sizeof(x->name), "%s", name);
 	pthread_mutex_lock(&t->lock);
 	/* Back-pressure: at most two uploads waiting per connection. */
-	while (t->puts_pending >= 2 * CS_AGENT_TRANSFERS && t->put_error == 0)
+	while (t->puts_pending >= CS_AGENT_TRANSFERS + 2 && t->put_error == 0)
 		pthread_cond_wait(&t->changed, &t->lock);
 	int r = t->put_error;
 	if (r == 0) {

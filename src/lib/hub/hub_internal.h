@@ -21,7 +21,7 @@
 /* ---- limits (PROTOCOL.md §1; those of request bodies are in hub_parse.h) ---- */
 #define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob */
 #define CS__HUB_BLOB_NAME_MAX 16            /* "header", "manifest", "p<N>" and a NUL */
-#define CS__HUB_BLOB_CACHE_BYTES (64u << 20) /* recent blobs kept in memory */
+#define CS__HUB_BLOB_CACHE_BYTES (24u << 20) /* recent blobs kept in memory */
 /* a sealed account upload (hub_parse.h) in its frame */
 #define CS__HUB_ACCT_FRAME_MAX (CS__HUB_ACCT_UPLOAD_MAX + CS_ACCT_FRAME_OVERHEAD)
 /* the largest request body the HTTPS server reads at all */
