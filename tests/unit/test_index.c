@@ -14,6 +14,7 @@
 #include <certsync/index.h>
 #include <certsync/store.h>
 #include "helpers.h"
+#include "lib/index/index_internal.h"
 
 #define FOLDER "photos"
 #define BIG_LEN (6u * 1024 * 1024)
@@ -779,6 +780,60 @@ static void test_torn_reads(void **state)
  * noted, one replaced by a directory and one never written are left to the
  * scan; one with a fresh mtime is recorded for a recheck.
  */
+/* Many files in a directory, between subdirectories, some unchanged: read
+ * on two threads, each recorded exactly as its bytes say, in path order,
+ * with sequence numbers in that order too. */
+static void test_parallel_reads(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 24 };
+	uint8_t *data = malloc(N * 70000);
+	char name[64];
+	cs_scan_stats st;
+	assert_non_null(data);
+	cs_test_fill_random(data, N * 70000, 7);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "d/f%02d", i);
+		put(f, name, data + i * 70000, (size_t)(i * 2917) % 70000);
+		if (i == N / 2)
+			put_str(f, "d/f12-sub/inner", "inner file");
+	}
+	size_t before = cs__ix_reader_helped();
+	cs_assert_ok(cs_index_scan(f->ix, FOLDER, &st, NULL, NULL));
+	assert_int_equal(st.files, N + 1);
+	assert_true(cs__ix_reader_helped() > before);
+
+	/* change every third file; the rest are skipped by their metadata */
+	for (int i = 0; i < N; i += 3) {
+		snprintf(name, sizeof(name), "d/f%02d", i);
+		put(f, name, data + (N - 1 - i) * 70000, 50000);
+	}
+	cs_assert_ok(cs_index_scan(f->ix, FOLDER, &st, NULL, NULL));
+	assert_int_equal(st.changed, N / 3);
+
+	uint64_t last_seq = 0;
+	for (int i = 0; i < N; i++) {
+		cs_file_entry *e = NULL;
+		uint8_t want[CS_SHA256_LEN];
+		snprintf(name, sizeof(name), "d/f%02d", i);
+		cs_assert_ok(cs_index_get(&e, f->ix, FOLDER, name));
+		const uint8_t *bytes = i % 3 == 0 ? data + (N - 1 - i) * 70000 : data + i * 70000;
+		size_t len = i % 3 == 0 ? 50000 : (size_t)(i * 2917) % 70000;
+		assert_int_equal(e->size, len);
+		assert_int_equal(e->nchunks, len ? 1 : 0);
+		if (len) {
+			cs_sha256(want, bytes, len);
+			assert_memory_equal(e->chunks[0].hash, want, CS_SHA256_LEN);
+		}
+		if (i % 3 == 0) {
+			assert_true(e->seq > last_seq);
+			last_seq = e->seq;
+		}
+		cs_file_entry_free(e);
+	}
+	free(data);
+}
+
 static void test_note_files(void **state)
 {
 	struct fx *f = *state;
@@ -864,6 +919,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_note_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,7 +28,7 @@ static int get_str(const char **out, json_t *obj, const char *key, size_t max)
 
 static int parse_cert(cs_cert **out, json_t *obj, const char *key)
 {
-	const char *pem;
+	const char *pem = NULL;
 	int r = get_str(&pem, obj, key, 64 * 1024);
 	if (r < 0)
 		return r;

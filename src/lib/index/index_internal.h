@@ -104,6 +104,28 @@ int cs__ix_read_file(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 	const char *name, uint8_t *buf, size_t bufsize, struct cs__ix_hasher *hasher,
 	void (*tick)(void *arg), void *arg);
 
+/* ---- the files of a directory read on two threads (reader.c) ---- */
+
+struct cs__ix_reader;
+/* Start the helper thread, with two read buffers of bufsize bytes. */
+int cs__ix_reader_new(struct cs__ix_reader **out, const cs_index *ix, size_t bufsize);
+/* The caller's read buffer (bufsize bytes), for files it reads itself. */
+uint8_t *cs__ix_reader_buffer(struct cs__ix_reader *rd);
+/* Begin reading names[0..n) (borrowed until cs__ix_reader_end), regular
+ * files in dirfd, in that order. */
+int cs__ix_reader_begin(struct cs__ix_reader *rd, int dirfd, const char *const *names, size_t n);
+/* The result of cs__ix_read_file for names[i] (into e, path left NULL;
+ * *hashed bytes read): waits for the helper or reads it here (sharing
+ * hashing with h). Each i at most once, in increasing order. */
+int cs__ix_reader_take(struct cs__ix_reader *rd, size_t i, cs_file_entry *e, uint64_t *hashed,
+	struct cs__ix_hasher *h);
+/* Drop what was not taken (waiting for a read under way). */
+void cs__ix_reader_end(struct cs__ix_reader *rd);
+/* Stop the helper (NULL is fine). */
+void cs__ix_reader_free(struct cs__ix_reader *rd);
+/* Files read by helper threads in this process so far (for tests). */
+size_t cs__ix_reader_helped(void);
+
 /* ---- chunk hashing on two threads (hasher.c) ---- */
 
 /* Start the helper thread. */

@@ -64,9 +64,11 @@ struct ix_scan {
 	cs_scan_progress_fn progress;
 	void *ud;
 	int64_t next_progress;
-	uint8_t *buf;
+	uint8_t *buf;   /* the walk's read buffer: the reader's, or its own */
 	size_t bufsize;
 	struct cs__ix_hasher *hasher; /* started with buf; NULL hashes on one thread */
+	struct cs__ix_reader *reader; /* started with buf; NULL reads on one thread */
+	uint8_t *own_buf;
 	int depth;
 	char path[CS_PATH_MAX_LEN + 1]; /* relative path of the current entry */
 	size_t pathlen;
@@ -267,18 +269,48 @@ static void set_prev(cs_file_entry *e, const struct ix_old *o)
 
 static int visit_dir(struct ix_scan *s, int dirfd, const char *name, const struct stat *st);
 
-static int visit_file(struct ix_scan *s, int dirfd, const char *name, const struct stat *st)
+/* Whether the file at path, as st says it is, must be read: it is new, or
+ * its size, mtime or mode changed, or it was racily clean. */
+static int needs_read(struct ix_scan *s, const char *path, const struct stat *st)
+{
+	const struct ix_old *o = old_find(s, path);
+	return !(o != NULL && !o->deleted && o->kind == CS_KIND_FILE && o->has_hash && !o->recheck &&
+		o->size == (uint64_t)st->st_size && o->mtime_ns == mtime_ns_of(st) &&
+		o->mode == (uint32_t)(st->st_mode & 07777));
+}
+
+/* The read buffer, the reading and the hashing threads, at the first file
+ * that must be read. Without threads one does it all. */
+static int start_reading(struct ix_scan *s)
+{
+	if (s->buf != NULL)
+		return CS_OK;
+	s->bufsize = IX_READ_BUF;
+	if (s->bufsize < 2 * (size_t)s->ix->params.max_size)
+		s->bufsize = 2 * (size_t)s->ix->params.max_size;
+	if (cs__ix_reader_new(&s->reader, s->ix, s->bufsize) == 0) {
+		s->buf = cs__ix_reader_buffer(s->reader);
+	} else {
+		cs_error_clear();
+		if ((s->buf = s->own_buf = cs_bigmem_alloc(s->bufsize)) == NULL)
+			return cs_error_set(CS_ENOMEM, "out of memory");
+	}
+	if (cs__ix_hasher_new(&s->hasher) < 0)
+		cs_error_clear();
+	return CS_OK;
+}
+
+/* work: the file's place in the reader's list, or SIZE_MAX to read it here. */
+static int visit_file(struct ix_scan *s, int dirfd, const char *name, const struct stat *st,
+	size_t work)
 {
 	struct ix_old *o = old_find(s, s->path);
-	uint32_t mode = (uint32_t)(st->st_mode & 07777);
-	int64_t mtime = mtime_ns_of(st);
 	int was_file = o != NULL && !o->deleted && o->kind == CS_KIND_FILE && o->has_hash;
 	struct cs__ix_change c;
 	uint64_t hashed = 0;
 	int r;
 
-	if (was_file && !o->recheck && o->size == (uint64_t)st->st_size && o->mtime_ns == mtime &&
-	    o->mode == mode) {
+	if (!needs_read(s, s->path, st)) {
 		o->seen = 1;
 		s->stats.files++;
 		s->stats.bytes += o->size;
@@ -288,19 +320,18 @@ static int visit_file(struct ix_scan *s, int dirfd, const char *name, const stru
 	memset(&c, 0, sizeof(c));
 	if ((c.e.path = strdup(s->path)) == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
-	if (s->buf == NULL) {
-		s->bufsize = IX_READ_BUF;
-		if (s->bufsize < 2 * (size_t)s->ix->params.max_size)
-			s->bufsize = 2 * (size_t)s->ix->params.max_size;
-		if ((s->buf = cs_bigmem_alloc(s->bufsize)) == NULL) {
-			change_clear(&c);
-			return cs_error_set(CS_ENOMEM, "out of memory");
-		}
-		if (cs__ix_hasher_new(&s->hasher) < 0)
-			cs_error_clear(); /* one thread does it all */
+	if ((r = start_reading(s)) < 0) {
+		change_clear(&c);
+		return r;
 	}
-	r = cs__ix_read_file(&c.e, &hashed, s->ix, dirfd, name, s->buf, s->bufsize, s->hasher,
-		progress_tick, s);
+	if (work != SIZE_MAX) {
+		char *path = c.e.path;
+		r = cs__ix_reader_take(s->reader, work, &c.e, &hashed, s->hasher);
+		c.e.path = path;
+	} else {
+		r = cs__ix_read_file(&c.e, &hashed, s->ix, dirfd, name, s->buf, s->bufsize, s->hasher,
+			progress_tick, s);
+	}
 	s->stats.hashed_bytes += hashed;
 	s->batch_bytes += hashed;
 	if (r != CS__IX_READ_OK) {
@@ -396,13 +427,64 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The name's relative path into s->path (after base); 0 when it cannot be
+ * an index path (too long, a temporary file, not valid). */
+static int set_path(struct ix_scan *s, size_t base, const char *name)
+{
+	size_t len = strlen(name), start = base + (base > 0);
+	if (strncmp(name, CS_TMP_PREFIX, sizeof(CS_TMP_PREFIX) - 1) == 0)
+		return 0;
+	if (start + len > CS_PATH_MAX_LEN)
+		return 0;
+	if (base > 0)
+		s->path[base] = '/';
+	memcpy(s->path + start, name, len + 1);
+	s->pathlen = start + len;
+	return cs_index_path_valid(s->path);
+}
+
+/* What fstatat said of each name: 1 with st filled, 0 not an index path,
+ * -1 vanished, -2 could not be read. */
+struct dir_entry {
+	int state;
+	struct stat st;
+	size_t work; /* place in the reader's list, or SIZE_MAX */
+};
+
+/* From names[i] on, up to the next directory (whose walk would need the
+ * reader itself): the files that must be read go to the reader when there
+ * are two or more, to be read on two threads. Returns the end of the run. */
+static size_t plan_run(struct ix_scan *s, char **names, struct dir_entry *d, size_t i, size_t n,
+	size_t base, const char ***work, size_t *nwork)
+{
+	size_t end = i, k = 0;
+	for (; end < n && !(d[end].state == 1 && S_ISDIR(d[end].st.st_mode)); end++) {
+		d[end].work = SIZE_MAX;
+		if (d[end].state == 1 && S_ISREG(d[end].st.st_mode) && set_path(s, base, names[end]) &&
+		    needs_read(s, s->path, &d[end].st))
+			(*work)[k++] = names[end];
+	}
+	s->pathlen = base;
+	s->path[base] = 0;
+	*nwork = k;
+	if (k < 2)
+		return end;
+	k = 0;
+	for (size_t j = i; j < end; j++)
+		if (k < *nwork && names[j] == (*work)[k])
+			d[j].work = k++;
+	return end;
+}
+
 /* Walk the directory open as dirfd, whose path is s->path ("" for the
  * root). */
 static int walk(struct ix_scan *s, int dirfd)
 {
 	char **names = NULL;
-	size_t n = 0, base = s->pathlen, start = base + (base > 0);
-	int r = list_dir(&names, &n, dirfd);
+	struct dir_entry *d = NULL;
+	const char **work = NULL;
+	size_t n = 0, base = s->pathlen, run_end = 0, nwork = 0;
+	int r = list_dir(&names, &n, dirfd), reading = 0;
 	if (r == CS_EIO && s->depth > 0) {
 		/* An unreadable directory is not an empty one. */
 		keep_subtree(s);
@@ -413,29 +495,47 @@ static int walk(struct ix_scan *s, int dirfd)
 	/* Sorted, so that sequence numbers come out the same on every run. */
 	if (n > 1)
 		qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 0 && ((d = calloc(n, sizeof(*d))) == NULL || (work = calloc(n, sizeof(*work))) == NULL)) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!set_path(s, base, names[i]))
+			d[i].state = 0;
+		else if (fstatat(dirfd, names[i], &d[i].st, AT_SYMLINK_NOFOLLOW) == 0)
+			d[i].state = 1;
+		else
+			d[i].state = errno == ENOENT ? -1 : -2;
+		d[i].work = SIZE_MAX;
+	}
+	s->pathlen = base;
+	s->path[base] = 0;
 	for (size_t i = 0; i < n && r == CS_OK; i++) {
+		if (i >= run_end && s->reader != NULL) {
+			if (reading)
+				cs__ix_reader_end(s->reader);
+			reading = 0;
+			run_end = plan_run(s, names, d, i, n, base, &work, &nwork);
+			if (run_end == i)
+				run_end = i + 1; /* a directory: a run of its own */
+			else if (nwork >= 2 && (r = cs__ix_reader_begin(s->reader, dirfd, work, nwork)) == 0)
+				reading = 1;
+		}
 		const char *name = names[i];
-		size_t len = strlen(name);
-		struct stat st;
-		if (strncmp(name, CS_TMP_PREFIX, sizeof(CS_TMP_PREFIX) - 1) == 0)
-			continue;
-		if (start + len > CS_PATH_MAX_LEN)
-			continue; /* cannot be an index path */
-		if (base > 0)
-			s->path[base] = '/';
-		memcpy(s->path + start, name, len + 1);
-		s->pathlen = start + len;
-		if (!cs_index_path_valid(s->path)) {
+		const struct stat *st = &d[i].st;
+		if (!set_path(s, base, name)) {
 			/* not an index path: left alone */
-		} else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		} else if (d[i].state < 0) {
 			/* Vanished since readdir: a tombstone if indexed. Any
 			 * other failure is not a deletion. */
-			if (errno != ENOENT)
+			if (d[i].state == -2)
 				keep_subtree(s);
-		} else if (S_ISDIR(st.st_mode)) {
-			r = visit_dir(s, dirfd, name, &st);
-		} else if (S_ISREG(st.st_mode)) {
-			r = visit_file(s, dirfd, name, &st);
+		} else if (S_ISDIR(st->st_mode)) {
+			r = visit_dir(s, dirfd, name, st);
+		} else if (S_ISREG(st->st_mode)) {
+			/* the reader starts at the first file that must be read,
+			 * and plans from the next entry on */
+			r = visit_file(s, dirfd, name, st, reading ? d[i].work : SIZE_MAX);
 		}
 		/* Symlinks, sockets, fifos and devices are not synced: skipped,
 		 * and tombstoned if something of that name was indexed before. */
@@ -443,9 +543,14 @@ static int walk(struct ix_scan *s, int dirfd)
 		s->path[base] = 0;
 		progress_tick(s);
 	}
+done:
+	if (reading)
+		cs__ix_reader_end(s->reader);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	free(d);
+	free(work);
 	return r;
 }
 
@@ -555,7 +660,8 @@ done:
 		close(rootfd);
 	free(root);
 	cs__ix_hasher_free(s->hasher);
-	cs_bigmem_free(s->buf);
+	cs__ix_reader_free(s->reader);
+	cs_bigmem_free(s->own_buf);
 	changes_free(s);
 	old_free(s);
 	free(s);
