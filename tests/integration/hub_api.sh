@@ -250,18 +250,39 @@ r=$(c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "bytes": 0,
 t_check "ready with header and manifest: 200" [ "$(status "$r")" = 200 ]
 r=$(c "${B[@]}" "$URL/v1/agent/poll?wait=5")
 t_check "the destination gets its apply task before the packs exist" [ "$(body "$r" | jget '["job"]')" = "$JOB2" ]
-r=$(c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/p0")
-t_check "a pack not uploaded yet: 503 not_ready" [ "$(status "$r")" = 503 ]
-t_check "... code not_ready" [ "$(body "$r" | jget '["code"]')" = not_ready ]
+# a download of a pack not uploaded yet is held until the pack is stored;
+# one that nothing comes for gets 503 not_ready after 5 s, and one still
+# held when the source is done is answered as the job then stands
+c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/p0" -o held-p0.bin >held-p0.code 2>&1 &
+HELD=$!
+c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/p7" >held-p7.out 2>&1 &
+HELD7=$!
+T7=$SECONDS
+sleep 1
+t_check "a pack not uploaded yet: the download is held" kill -0 "$HELD"
 r=$(up2 header header.bin)
 t_check "the header of an announced job cannot change: 409" [ "$(status "$r")" = 409 ]
 t_check "job shows uploaded false" [ "$(admin job show "$JOB2" --json | jget '["uploaded"]')" = False ]
 r=$(up2 p0 p0.bin)
 t_check "packs still upload after ready: 201" [ "$(status "$r")" = 201 ]
+wait "$HELD"
+t_check "the held download gets the pack once it is stored: 200" [ "$(tail -n1 held-p0.code)" = 200 ]
+t_check "... with the uploaded bytes" cmp -s held-p0.bin p0.bin
 r=$(c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/p0")
 t_check "then the destination gets it: 200" [ "$(status "$r")" = 200 ]
+wait "$HELD7"
+t_check "a pack that does not come within 5 s: 503 not_ready" [ "$(status "$(cat held-p7.out)")" = 503 ]
+t_check "... code not_ready" [ "$(body "$(cat held-p7.out)" | jget '["code"]')" = not_ready ]
+t_check "... after the wait" [ $((SECONDS - T7)) -ge 4 ]
+c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/p8" >held-p8.out 2>&1 &
+HELD8=$!
+sleep 0.5
+t_check "the hub holds the download of p8" kill -0 "$HELD8"
+t_check "... and counts it in /metrics" [ "$(metric certsync_hub_blob_downloads_held)" = 1 ]
 r=$(c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "bytes": 10, "files": 1}' "$URL/v1/agent/jobs/$JOB2/produced")
 t_check "produced after ready: 200" [ "$(status "$r")" = 200 ]
+wait "$HELD8"
+t_check "a download held when the source is done: 404" [ "$(status "$(cat held-p8.out)")" = 404 ]
 t_check "job shows uploaded true" [ "$(admin job show "$JOB2" --json | jget '["uploaded"]')" = True ]
 r=$(up2 p1 p1.bin)
 t_check "uploads close at produced: 409" [ "$(status "$r")" = 409 ]

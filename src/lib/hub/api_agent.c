@@ -145,9 +145,10 @@ static void blob_put_written(cs_hub *hub, struct cs__blob_write *w)
 	if (req != NULL)
 		cs_http_req_on_close(req, NULL, NULL);
 	int r = cs__relay_put_end(hub, w, &records);
-	if (r == 0)
+	if (r == 0) {
 		blob_put_counted(hub, job, name, len, records);
-	else
+		cs__blob_wait_stored(hub, job, name);
+	} else
 		cs_log(CS_LOG_WARN, "blob.store_failed", "job=%lld name=%s error=\"%s\"", (long long)job,
 			name, cs_error_last());
 	if (req != NULL)
@@ -230,30 +231,23 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	free(fold);
 }
 
-static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, int64_t job,
-	const char *name)
+void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *name, int may_wait)
 {
-	char *state = NULL, *fold = NULL;
-	char src[CS_DEVICE_ID_SIZE];
 	const uint8_t *data = NULL;
 	size_t size = 0;
-	int r;
-
-	if ((r = cs__hub_job_info(hub, job, &state, src, &fold)) < 0) {
-		cs__hub_reply_cs_error(hub, req, r);
-		return;
-	}
-	if (strcmp(src, d->id) != 0 && cs__hub_job_is_dest(hub, job, d->id) != 1)
-		cs__hub_reply_error(hub, req, 403, "denied", "not a party to job %lld", (long long)job);
-	else if ((r = cs__relay_get(hub, &data, &size, job, name)) == CS_ENOTFOUND &&
-		 name[0] == 'p' && cs__hub_job_uploading(hub, job) == 1) {
-		/* The destination is ahead of the source: ask it to come back. */
+	int r = cs__relay_get(hub, &data, &size, job, name);
+	if (r == CS_ENOTFOUND && name[0] == 'p' && cs__hub_job_uploading(hub, job) == 1) {
+		/* The destination is ahead of the source: hold the request
+		 * until the pack is stored, or ask it to come back. */
+		cs_error_clear();
+		if (may_wait && cs__blob_wait_add(hub, req, job, name) == CS_OK)
+			return;
 		cs_http_req_add_header(req, "Retry-After", "1");
 		cs__hub_reply_error(hub, req, 503, "not_ready", "blob %s of job %lld is not uploaded yet",
 			name, (long long)job);
-	} else if (r < 0)
+	} else if (r < 0) {
 		cs__hub_reply_cs_error(hub, req, r);
-	else {
+	} else {
 		hub->m.blob_bytes_sent += size;
 		cs__hub_count(hub, 200);
 		/* Sent from the cache's copy itself, held until the last byte
@@ -265,6 +259,23 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 		else
 			cs_http_reply(req, 200, "application/octet-stream", data, size);
 	}
+}
+
+static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, int64_t job,
+	const char *name)
+{
+	char *state = NULL, *fold = NULL;
+	char src[CS_DEVICE_ID_SIZE];
+	int r;
+
+	if ((r = cs__hub_job_info(hub, job, &state, src, &fold)) < 0) {
+		cs__hub_reply_cs_error(hub, req, r);
+		return;
+	}
+	if (strcmp(src, d->id) != 0 && cs__hub_job_is_dest(hub, job, d->id) != 1)
+		cs__hub_reply_error(hub, req, 403, "denied", "not a party to job %lld", (long long)job);
+	else
+		cs__hub_blob_send(hub, req, job, name, 1);
 	free(state);
 	free(fold);
 }

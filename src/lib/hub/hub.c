@@ -439,6 +439,7 @@ static void tick(void *ud)
 {
 	cs_hub *hub = ud;
 	cs__hub_waiters_tick(hub);
+	cs__blob_wait_tick(hub);
 	cs__hub_async_tick(hub);
 	cs__console_tick(hub);
 }
@@ -594,6 +595,7 @@ void cs_hub_free(cs_hub *hub)
 	cs__hub_async_free(hub);
 	cs__blob_writer_free(hub);
 	cs__hub_waiters_free(hub);
+	cs__blob_waits_free(hub);
 	cs__blob_cache_free(&hub->blobs);
 	cs__console_free(hub);
 	cs__hub_account_free(hub);

@@ -21,7 +21,10 @@
 /* ---- limits (PROTOCOL.md §1; those of request bodies are in hub_parse.h) ---- */
 #define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob */
 #define CS__HUB_BLOB_NAME_MAX 16            /* "header", "manifest", "p<N>" and a NUL */
-#define CS__HUB_BLOB_CACHE_BYTES (24u << 20) /* recent blobs kept in memory */
+#define CS__HUB_BLOB_CACHE_BYTES (24u << 20)
+/* Downloads held for a pack not uploaded yet: how long, how many at once. */
+#define CS__HUB_BLOB_WAIT_MS 5000
+#define CS__HUB_BLOB_WAITS_MAX 1024 /* recent blobs kept in memory */
 /* a sealed account upload (hub_parse.h) in its frame */
 #define CS__HUB_ACCT_FRAME_MAX (CS__HUB_ACCT_UPLOAD_MAX + CS_ACCT_FRAME_OVERHEAD)
 /* the largest request body the HTTPS server reads at all */
@@ -181,6 +184,8 @@ struct cs_hub {
 	int64_t crl_made;
 	cs_httpd *httpd;
 	struct cs__waiter *waiters;
+	struct cs__blob_wait *blob_waits; /* downloads held for a pack (blob_wait.c) */
+	size_t nblob_waits;
 	struct cs__async *async;
 	struct cs__metrics m;
 	/* devices that got a task in the current operation; woken after commit */
@@ -391,6 +396,25 @@ void cs__hub_waiters_tick(cs_hub *hub);
 int cs__hub_waiter_exists(cs_hub *hub, const char *device);
 /* Drop every waiter (no reply; used when closing). */
 void cs__hub_waiters_free(cs_hub *hub);
+
+/* ---- downloads held for a pack not uploaded yet (blob_wait.c) ---- */
+struct cs__blob_wait;
+/* Hold req (a download of pack name of job, which is still taking
+ * uploads) until the pack is stored. CS_ELIMIT when too many are held. */
+int cs__blob_wait_add(cs_hub *hub, cs_http_req *req, int64_t job, const char *name);
+/* The pack was stored: answer the downloads held for it. */
+void cs__blob_wait_stored(cs_hub *hub, int64_t job, const char *name);
+/* Each tick: answer the downloads of jobs that stopped taking uploads,
+ * and 503 those held for CS__HUB_BLOB_WAIT_MS. */
+void cs__blob_wait_tick(cs_hub *hub);
+/* How many downloads are held (for tests and metrics). */
+size_t cs__blob_waiting(const cs_hub *hub);
+/* Answer every held download with a 503 (the hub is stopping). */
+void cs__blob_waits_free(cs_hub *hub);
+/* Send blob name of job to req, which may download it (api_agent.c): the
+ * bytes, an error, or, with may_wait and a pack still to come, a held
+ * request (cs__blob_wait_add) or a 503. */
+void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *name, int may_wait);
 
 /* ---- relay blob store (relay.c) ---- */
 

@@ -71,6 +71,9 @@ void cs__hub_metrics(cs_http_req *req, void *ud)
 		"certsync_hub_blob_reads_total{from=\"memory\"} %llu\n"
 		"certsync_hub_blob_reads_total{from=\"disk\"} %llu\n",
 		(unsigned long long)hub->m.blob_reads_memory, (unsigned long long)hub->m.blob_reads_disk);
+	put(b, "# HELP certsync_hub_blob_downloads_held Downloads waiting for a pack not uploaded yet.\n"
+		"# TYPE certsync_hub_blob_downloads_held gauge\n"
+		"certsync_hub_blob_downloads_held %zu\n", cs__blob_waiting(hub));
 	put(b, "# HELP certsync_hub_jobs_total Jobs by state.\n# TYPE certsync_hub_jobs_total gauge\n");
 	static const char *const job_states[] = {"producing", "delivering", "done", "failed"};
 	for (size_t i = 0; i < 4; i++)
