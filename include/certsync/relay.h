@@ -21,6 +21,10 @@ typedef struct cs_relay_io {
 	/* Store blob name of job. May return before the blob is stored (the
 	 * data is copied); flush then reports the outcome. */
 	int (*put_blob)(void *ud, uint64_t job, const char *name, const uint8_t *data, size_t len);
+	/* Optional: as put_blob, but data (from cs_bigmem_alloc) is taken
+	 * over instead of copied, and released with cs_bigmem_free by the
+	 * callee, also when it fails. Used for packs. */
+	int (*take_blob)(void *ud, uint64_t job, const char *name, uint8_t *data, size_t len);
 	/* Optional: wait until every blob passed to put_blob is stored; the
 	 * first failure of any of them. */
 	int (*flush)(void *ud);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <certsync/bigmem.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
 #include <certsync/identity.h>
@@ -31,6 +32,7 @@ struct world {
 	struct device a, b, c;
 	cs_relay_io io;
 	char *blobs;
+	int taken; /* packs handed over through take_blob */
 	int applied_calls; /* on_applied: calls, and what the index knew then */
 	int applied_index_knew;
 };
@@ -43,6 +45,16 @@ static int dir_put(void *ud, uint64_t job, const char *name, const uint8_t *data
 	cs_fs_mkdirs(path, 0700);
 	snprintf(path, sizeof(path), "%s/%llu/%s", w->blobs, (unsigned long long)job, name);
 	return cs_fs_write_atomic(path, data, len, 0600);
+}
+
+/* Packs are handed over: stored like the rest, then released here. */
+static int dir_take(void *ud, uint64_t job, const char *name, uint8_t *data, size_t len)
+{
+	struct world *w = ud;
+	int r = dir_put(ud, job, name, data, len);
+	cs_bigmem_free(data);
+	w->taken++;
+	return r;
 }
 
 static int dir_get(void *ud, uint64_t job, const char *name, uint8_t **data, size_t *len)
@@ -94,6 +106,7 @@ static int setup(void **state)
 	w->blobs = strdup(path);
 	w->io.ud = w;
 	w->io.put_blob = dir_put;
+	w->io.take_blob = dir_take;
 	w->io.get_blob = dir_get;
 	*state = w;
 	return 0;
@@ -187,6 +200,7 @@ static void test_full_then_incremental(void **state)
 	cs_assert_ok(apply(w, 1, &w->b, 0, pr.to_seq, &ar));
 	w->io.applied = NULL;
 	assert_int_equal(w->applied_calls, 1);
+	assert_true(w->taken >= 1); /* the 6 MiB file's packs were handed over */
 	assert_int_equal(w->applied_index_knew, 0);
 	assert_int_equal(ar.applied, 1);
 	char p1[4096], p2[4096];
@@ -298,6 +312,7 @@ static void test_conflict_copy(void **state)
 	struct world *w = *state;
 	cs_relay_produce_result pr;
 	cs_relay_apply_result ar;
+	w->io.take_blob = NULL; /* packs are copied (put_blob) in this one */
 	cs_test_write_file(w->a.root, "doc.txt", "v1", 2);
 	cs_assert_ok(produce(w, 20, &w->b, 0, &pr));
 	cs_assert_ok(apply(w, 20, &w->b, 0, pr.to_seq, &ar));

@@ -70,6 +70,8 @@ int cs__agent_status_error(long status, const cs_http_resp *resp, const char *wh
 int cs__transfers_new(cs__transfers **out, cs_agent *ag, const struct cs_httpc_config *cfg);
 void cs__transfers_free(cs__transfers *t);
 int cs__transfers_put(cs__transfers *t, uint64_t job, const char *name, const uint8_t *data, size_t len);
+/* As cs__transfers_put, taking data (from cs_bigmem_alloc) over: no copy. */
+int cs__transfers_put_owned(cs__transfers *t, uint64_t job, const char *name, uint8_t *data, size_t len);
 int cs__transfers_flush(cs__transfers *t);
 void cs__transfers_prefetch(cs__transfers *t, uint64_t job, const char *name);
 int cs__transfers_take(cs__transfers *t, uint64_t job, const char *name, uint8_t **data, size_t *len);

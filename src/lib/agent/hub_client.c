@@ -72,6 +72,12 @@ static int blob_put(void *ud, uint64_t job, const char *name, const uint8_t *dat
 	return cs__transfers_put(ag->transfers, job, name, data, len);
 }
 
+static int blob_take(void *ud, uint64_t job, const char *name, uint8_t *data, size_t len)
+{
+	cs_agent *ag = ud;
+	return cs__transfers_put_owned(ag->transfers, job, name, data, len);
+}
+
 static int blob_flush(void *ud)
 {
 	cs_agent *ag = ud;
@@ -164,6 +170,7 @@ void cs__agent_relay_io(cs_relay_io *io, cs_agent *ag)
 {
 	io->ud = ag;
 	io->put_blob = blob_put;
+	io->take_blob = blob_take;
 	io->flush = blob_flush;
 	io->prefetch = blob_prefetch;
 	io->ready = blob_ready;

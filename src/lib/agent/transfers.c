@@ -214,12 +214,21 @@ static void append(cs__transfers *t, struct transfer *x)
 
 int cs__transfers_put(cs__transfers *t, uint64_t job, const char *name, const uint8_t *data, size_t len)
 {
+	uint8_t *copy = cs_bigmem_alloc(len ? len : 1);
+	if (copy == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	memcpy(copy, data, len);
+	return cs__transfers_put_owned(t, job, name, copy, len);
+}
+
+int cs__transfers_put_owned(cs__transfers *t, uint64_t job, const char *name, uint8_t *data, size_t len)
+{
 	struct transfer *x = calloc(1, sizeof(*x));
-	if (x == NULL || (x->data = cs_bigmem_alloc(len ? len : 1)) == NULL) {
-		free(x);
+	if (x == NULL) {
+		cs_bigmem_free(data);
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	}
-	memcpy(x->data, data, len);
+	x->data = data;
 	x->len = len;
 	x->job = job;
 	snprintf(x->name, sizeof(x->name), "%s", name);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <certsync/bigmem.h>
 #include <certsync/buf.h>
 #include <certsync/envelope.h>
 #include <certsync/error.h>
@@ -27,7 +28,8 @@ struct producer {
 	cs_session_key sk;
 	cs_manifest m;
 	struct cs_chunk_table sent; /* chunk hash -> record index */
-	cs_buf *pack;
+	uint8_t *pack; /* the pack being sealed (cs_bigmem_alloc), PACK_CAP bytes */
+	size_t pack_len;
 	uint64_t next_record;
 	uint8_t *plain;
 	cs_relay_produce_result *res;
@@ -64,14 +66,54 @@ static int put_blob(struct producer *p, const char *name, const uint8_t *data, s
 	return CS_OK;
 }
 
+/* Room for a pack: it closes at the first record that reaches
+ * CS_PACK_TARGET, so one maximal record may follow the target. */
+#define PACK_CAP (CS_PACK_TARGET + 4 + CS_RECORD_PLAIN_MAX + CS_RECORD_TAG_LEN)
+
+/* Upload the sealed pack k: handed over without a copy when the io takes
+ * blobs, and a fresh buffer (from the pool) takes its place. */
 static int upload_pack(struct producer *p, size_t k)
 {
 	char name[32];
+	int r;
 	snprintf(name, sizeof(name), "p%zu", k);
-	int r = put_blob(p, name, cs_buf_ptr(p->pack), cs_buf_len(p->pack));
+	if (p->io->take_blob != NULL) {
+		uint8_t *full = p->pack;
+		size_t len = p->pack_len;
+		p->pack = cs_bigmem_alloc(PACK_CAP);
+		p->pack_len = 0;
+		r = p->io->take_blob(p->io->ud, p->job, name, full, len);
+		if (r < 0)
+			r = cs_error_wrap("upload %s", name);
+		else
+			p->res->bytes += len;
+		if (r == 0 && p->pack == NULL)
+			r = cs_error_set(CS_ENOMEM, "out of memory");
+	} else {
+		r = put_blob(p, name, p->pack, p->pack_len);
+		p->pack_len = 0;
+	}
 	if (r == 0)
 		p->res->packs++;
-	cs_buf_reset(p->pack);
+	return r;
+}
+
+/* Seal one data record onto the pack: u32 length, then ciphertext + tag. */
+static int seal_record(struct producer *p, uint64_t index, const uint8_t *plain, size_t len)
+{
+	size_t n = 4 + len + CS_RECORD_TAG_LEN;
+	if (len > CS_RECORD_PLAIN_MAX || n > PACK_CAP - p->pack_len)
+		return cs_error_set(CS_ELIMIT, "record %llu does not fit its pack",
+			(unsigned long long)index);
+	uint8_t *dst = p->pack + p->pack_len;
+	uint32_t sealed = (uint32_t)(len + CS_RECORD_TAG_LEN);
+	dst[0] = (uint8_t)(sealed >> 24);
+	dst[1] = (uint8_t)(sealed >> 16);
+	dst[2] = (uint8_t)(sealed >> 8);
+	dst[3] = (uint8_t)sealed;
+	int r = cs_record_seal(dst + 4, &p->sk, CS_RECORD_DATA, index, plain, len);
+	if (r == 0)
+		p->pack_len += n;
 	return r;
 }
 
@@ -220,7 +262,7 @@ static int send_records(struct producer *p)
 		cs_chunk_ref c = {{0}, pl->offset, pl->len};
 		memcpy(c.hash, pl->hash, 32);
 		if ((r = read_chunk(p, fd, path, &c, pl->verify)) < 0 ||
-		    (r = seal_into(p->pack, &p->sk, CS_RECORD_DATA, i, p->plain, pl->len)) < 0)
+		    (r = seal_record(p, i, p->plain, pl->len)) < 0)
 			break;
 		p->res->records++;
 		const cs_manifest_pack *mp = &p->m.packs[pack];
@@ -365,7 +407,7 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 			p.from = hst;
 	}
 	res->from_seq = p.from;
-	p.pack = cs_buf_new(CS_PACK_TARGET + CS_RECORD_PLAIN_MAX + 64);
+	p.pack = cs_bigmem_alloc(PACK_CAP);
 	p.plain = malloc(CS_RECORD_PLAIN_MAX);
 	if (p.pack == NULL || p.plain == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
@@ -448,7 +490,7 @@ done:
 	cs_chunk_table_free(&p.sent);
 	if (r < 0 && io->flush)
 		io->flush(io->ud); /* never leave uploads running past a failure */
-	cs_buf_free(p.pack);
+	cs_bigmem_free(p.pack);
 	free(p.plan);
 	free(p.plain);
 	free(p.root);
