@@ -115,10 +115,11 @@ uint8_t *cs__ix_reader_buffer(struct cs__ix_reader *rd);
  * files in dirfd, in that order. */
 int cs__ix_reader_begin(struct cs__ix_reader *rd, int dirfd, const char *const *names, size_t n);
 /* The result of cs__ix_read_file for names[i] (into e, path left NULL;
- * *hashed bytes read): waits for the helper or reads it here (sharing
- * hashing with h). Each i at most once, in increasing order. */
+ * *hashed bytes read; *racy: the mtime was within CS__IX_RACY_NS of the
+ * read): waits for the helper or reads here (sharing hashing with h,
+ * calling tick between chunks). Each i at most once, in increasing order. */
 int cs__ix_reader_take(struct cs__ix_reader *rd, size_t i, cs_file_entry *e, uint64_t *hashed,
-	struct cs__ix_hasher *h);
+	int *racy, struct cs__ix_hasher *h, void (*tick)(void *arg), void *arg);
 /* Drop what was not taken (waiting for a read under way). */
 void cs__ix_reader_end(struct cs__ix_reader *rd);
 /* Stop the helper (NULL is fine). */

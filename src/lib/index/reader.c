@@ -8,8 +8,10 @@
  * one of them waiting for the other at every file's end.
  *
  * Each result is the state one read saw, checked by cs__ix_read_file
- * before and after reading as usual; the walk uses it only for a file that
- * it finds, when it comes to it, still needs reading.
+ * before and after reading as usual, with whether the file was racily
+ * clean at that moment. The list holds the files of a run that needed
+ * reading by the stats the walk took when it planned the run, shortly
+ * before; the walk takes every result in order.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,6 +34,7 @@ struct item {
 	int state;
 	int r;            /* cs__ix_read_file's answer */
 	uint64_t hashed;
+	int racy;         /* mtime within CS__IX_RACY_NS of the read */
 	cs_file_entry e;  /* filled when r == CS__IX_READ_OK */
 	char *message;    /* the error, for r < 0 */
 };
@@ -49,8 +52,10 @@ struct cs__ix_reader {
 	int quit;
 };
 
-/* Read item i on this thread with buf; under r->lock on entry and exit. */
-static void read_item(struct cs__ix_reader *rd, size_t i, uint8_t *buf, struct cs__ix_hasher *h)
+/* Read item i on this thread with buf (h and tick as for
+ * cs__ix_read_file); under rd->lock on entry and exit. */
+static void read_item(struct cs__ix_reader *rd, size_t i, uint8_t *buf, struct cs__ix_hasher *h,
+	void (*tick)(void *arg), void *arg)
 {
 	struct item *it = &rd->items[i];
 	it->state = ITEM_READING;
@@ -59,11 +64,13 @@ static void read_item(struct cs__ix_reader *rd, size_t i, uint8_t *buf, struct c
 	uint64_t hashed = 0;
 	memset(&e, 0, sizeof(e));
 	int r = cs__ix_read_file(&e, &hashed, rd->ix, rd->dirfd, it->name, buf, rd->bufsize, h,
-		NULL, NULL);
+		tick, arg);
+	int racy = r == CS__IX_READ_OK && cs__ix_is_racy(e.mtime_ns);
 	char *msg = r < 0 ? strdup(cs_error_last()) : NULL;
 	pthread_mutex_lock(&rd->lock);
 	it->r = r;
 	it->hashed = hashed;
+	it->racy = racy;
 	it->e = e;
 	it->message = msg;
 	it->state = ITEM_DONE;
@@ -89,7 +96,7 @@ static void *helper(void *arg)
 		if (rd->quit)
 			break;
 		rd->next++;
-		read_item(rd, i, rd->buf[1], NULL);
+		read_item(rd, i, rd->buf[1], NULL, NULL, NULL);
 		atomic_fetch_add(&helped, 1);
 	}
 	pthread_mutex_unlock(&rd->lock);
@@ -156,7 +163,7 @@ int cs__ix_reader_begin(struct cs__ix_reader *rd, int dirfd, const char *const *
 }
 
 int cs__ix_reader_take(struct cs__ix_reader *rd, size_t i, cs_file_entry *e, uint64_t *hashed,
-	struct cs__ix_hasher *h)
+	int *racy, struct cs__ix_hasher *h, void (*tick)(void *arg), void *arg)
 {
 	pthread_mutex_lock(&rd->lock);
 	rd->taken = i;
@@ -167,17 +174,18 @@ int cs__ix_reader_take(struct cs__ix_reader *rd, size_t i, cs_file_entry *e, uin
 			/* not claimed yet: read it here, and everything the
 			 * helper skipped before it is no longer wanted */
 			rd->next = i + 1;
-			read_item(rd, i, rd->buf[0], h);
+			read_item(rd, i, rd->buf[0], h, tick, arg);
 		} else if (rd->next < rd->n && rd->next < i + READER_AHEAD) {
 			/* the helper is on it: read the next one meanwhile */
 			size_t k = rd->next++;
-			read_item(rd, k, rd->buf[0], NULL);
+			read_item(rd, k, rd->buf[0], NULL, tick, arg);
 		} else {
 			pthread_cond_wait(&rd->done, &rd->lock);
 		}
 	}
 	int r = it->r;
 	*hashed = it->hashed;
+	*racy = it->racy;
 	*e = it->e;
 	memset(&it->e, 0, sizeof(it->e));
 	if (r < 0)

@@ -324,13 +324,16 @@ static int visit_file(struct ix_scan *s, int dirfd, const char *name, const stru
 		change_clear(&c);
 		return r;
 	}
+	int racy = 0;
 	if (work != SIZE_MAX) {
 		char *path = c.e.path;
-		r = cs__ix_reader_take(s->reader, work, &c.e, &hashed, s->hasher);
+		r = cs__ix_reader_take(s->reader, work, &c.e, &hashed, &racy, s->hasher,
+			progress_tick, s);
 		c.e.path = path;
 	} else {
 		r = cs__ix_read_file(&c.e, &hashed, s->ix, dirfd, name, s->buf, s->bufsize, s->hasher,
 			progress_tick, s);
+		racy = r == CS__IX_READ_OK && cs__ix_is_racy(c.e.mtime_ns);
 	}
 	s->stats.hashed_bytes += hashed;
 	s->batch_bytes += hashed;
@@ -354,7 +357,8 @@ static int visit_file(struct ix_scan *s, int dirfd, const char *name, const stru
 		o->seen = 1;
 	s->stats.files++;
 	s->stats.bytes += c.e.size;
-	c.recheck = cs__ix_is_racy(c.e.mtime_ns);
+	/* racy as of the read: a result taken later must not pass for settled */
+	c.recheck = racy;
 
 	if (was_file && o->size == c.e.size && o->mtime_ns == c.e.mtime_ns && o->mode == c.e.mode &&
 	    memcmp(o->hash, c.e.hash, CS_HASH_LEN) == 0) {
@@ -443,26 +447,62 @@ static int set_path(struct ix_scan *s, size_t base, const char *name)
 	return cs_index_path_valid(s->path);
 }
 
-/* What fstatat said of each name: 1 with st filled, 0 not an index path,
- * -1 vanished, -2 could not be read. */
+/* What fstatat said of a name, taken shortly before the walk comes to it
+ * (when its run is planned, or at the name itself): only what the visits
+ * use, so that a directory of a million names stays small. */
 struct dir_entry {
-	int state;
-	struct stat st;
-	size_t work; /* place in the reader's list, or SIZE_MAX */
+	int8_t state;   /* 0 not taken yet, 1 taken, -1 vanished, -2 unreadable */
+	uint32_t mode;
+	int64_t size;
+	struct timespec mtime;
+	size_t work;    /* place in the reader's list, or SIZE_MAX */
 };
+
+/* Fill d from fstatat of names[i], unless done; 1 when it is an index path
+ * that exists (with s->path set to it), 0 otherwise. */
+static int stat_entry(struct ix_scan *s, int dirfd, size_t base, const char *name,
+	struct dir_entry *d)
+{
+	if (!set_path(s, base, name))
+		return 0;
+	if (d->state == 0) {
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			d->state = 1;
+			d->mode = st.st_mode;
+			d->size = st.st_size;
+			d->mtime = st.st_mtim;
+		} else {
+			d->state = errno == ENOENT ? -1 : -2;
+		}
+	}
+	return d->state == 1;
+}
+
+/* The stat the visits get: only mode, size and mtime are used. */
+static void entry_stat(struct stat *st, const struct dir_entry *d)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = d->mode;
+	st->st_size = d->size;
+	st->st_mtim = d->mtime;
+}
 
 /* From names[i] on, up to the next directory (whose walk would need the
  * reader itself): the files that must be read go to the reader when there
  * are two or more, to be read on two threads. Returns the end of the run. */
-static size_t plan_run(struct ix_scan *s, char **names, struct dir_entry *d, size_t i, size_t n,
-	size_t base, const char ***work, size_t *nwork)
+static size_t plan_run(struct ix_scan *s, int dirfd, char **names, struct dir_entry *d, size_t i,
+	size_t n, size_t base, const char **work, size_t *nwork)
 {
 	size_t end = i, k = 0;
-	for (; end < n && !(d[end].state == 1 && S_ISDIR(d[end].st.st_mode)); end++) {
-		d[end].work = SIZE_MAX;
-		if (d[end].state == 1 && S_ISREG(d[end].st.st_mode) && set_path(s, base, names[end]) &&
-		    needs_read(s, s->path, &d[end].st))
-			(*work)[k++] = names[end];
+	for (; end < n; end++) {
+		int exists = stat_entry(s, dirfd, base, names[end], &d[end]);
+		if (exists && S_ISDIR(d[end].mode))
+			break;
+		struct stat st;
+		entry_stat(&st, &d[end]);
+		if (exists && S_ISREG(d[end].mode) && needs_read(s, s->path, &st))
+			work[k++] = names[end];
 	}
 	s->pathlen = base;
 	s->path[base] = 0;
@@ -471,7 +511,7 @@ static size_t plan_run(struct ix_scan *s, char **names, struct dir_entry *d, siz
 		return end;
 	k = 0;
 	for (size_t j = i; j < end; j++)
-		if (k < *nwork && names[j] == (*work)[k])
+		if (k < *nwork && names[j] == work[k])
 			d[j].work = k++;
 	return end;
 }
@@ -499,43 +539,39 @@ static int walk(struct ix_scan *s, int dirfd)
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!set_path(s, base, names[i]))
-			d[i].state = 0;
-		else if (fstatat(dirfd, names[i], &d[i].st, AT_SYMLINK_NOFOLLOW) == 0)
-			d[i].state = 1;
-		else
-			d[i].state = errno == ENOENT ? -1 : -2;
+	for (size_t i = 0; i < n; i++)
 		d[i].work = SIZE_MAX;
-	}
-	s->pathlen = base;
-	s->path[base] = 0;
 	for (size_t i = 0; i < n && r == CS_OK; i++) {
+		/* the reader starts at the first file that must be read; runs
+		 * are planned from the next entry on */
 		if (i >= run_end && s->reader != NULL) {
 			if (reading)
 				cs__ix_reader_end(s->reader);
 			reading = 0;
-			run_end = plan_run(s, names, d, i, n, base, &work, &nwork);
+			run_end = plan_run(s, dirfd, names, d, i, n, base, work, &nwork);
 			if (run_end == i)
 				run_end = i + 1; /* a directory: a run of its own */
-			else if (nwork >= 2 && (r = cs__ix_reader_begin(s->reader, dirfd, work, nwork)) == 0)
-				reading = 1;
+			else if (nwork >= 2) {
+				if (cs__ix_reader_begin(s->reader, dirfd, work, nwork) == 0)
+					reading = 1;
+				else
+					cs_error_clear(); /* this run on one thread */
+			}
 		}
 		const char *name = names[i];
-		const struct stat *st = &d[i].st;
-		if (!set_path(s, base, name)) {
-			/* not an index path: left alone */
-		} else if (d[i].state < 0) {
-			/* Vanished since readdir: a tombstone if indexed. Any
-			 * other failure is not a deletion. */
+		struct stat st;
+		int exists = stat_entry(s, dirfd, base, name, &d[i]);
+		entry_stat(&st, &d[i]);
+		if (!exists) {
+			/* Not an index path: left alone. Vanished since readdir:
+			 * a tombstone if indexed. Any other failure is not a
+			 * deletion. */
 			if (d[i].state == -2)
 				keep_subtree(s);
-		} else if (S_ISDIR(st->st_mode)) {
-			r = visit_dir(s, dirfd, name, st);
-		} else if (S_ISREG(st->st_mode)) {
-			/* the reader starts at the first file that must be read,
-			 * and plans from the next entry on */
-			r = visit_file(s, dirfd, name, st, reading ? d[i].work : SIZE_MAX);
+		} else if (S_ISDIR(st.st_mode)) {
+			r = visit_dir(s, dirfd, name, &st);
+		} else if (S_ISREG(st.st_mode)) {
+			r = visit_file(s, dirfd, name, &st, reading ? d[i].work : SIZE_MAX);
 		}
 		/* Symlinks, sockets, fifos and devices are not synced: skipped,
 		 * and tombstoned if something of that name was indexed before. */
