@@ -881,8 +881,11 @@ static void test_blobc_roundtrip(void **state)
 	assert_int_equal(r.body[r.len], 0);
 	cs_http_resp_clear(&r);
 
-	/* a 10 MiB download on the same connection, read many records at a
-	 * time: one recv() per record would be at least 640 calls */
+	/* a 10 MiB download (640 TLS records) on the same connection: a
+	 * reader of single records needs two recv() calls for each (header,
+	 * then body); this one takes whatever has arrived, several records at
+	 * once when the server keeps up and at worst one record per call when
+	 * it writes them one at a time (as under a sanitizer) */
 	size_t before;
 	cs__blobc_counts(c, &connects, &before);
 	cs_assert_ok(cs_blobc_request(&r, c, "GET", "/file", NULL, NULL, 0, RESP_MAX, 10000));
@@ -892,7 +895,7 @@ static void test_blobc_roundtrip(void **state)
 	cs_http_resp_clear(&r);
 	cs__blobc_counts(c, &connects, &recvs);
 	assert_int_equal(connects, 1);
-	assert_true(recvs - before < 320);
+	assert_true(recvs - before < 960);
 
 	/* the client certificate was presented; errors come back as statuses */
 	cs_assert_ok(cs_blobc_request(&r, c, "GET", "/whoami", NULL, NULL, 0, RESP_MAX, 10000));

@@ -64,7 +64,7 @@ struct cs_blobc {
 	long connect_timeout_ms;
 	const volatile int *cancel;
 	int insecure;
-	size_t connects, recvs; /* for tests: connections opened, recv() calls */
+	size_t connects, recvs; /* for tests: connections opened, recv() calls that got bytes */
 };
 
 static int64_t now_ms(void)
@@ -245,8 +245,8 @@ static int pump_in(cs_blobc *c, int64_t deadline)
 		return cs_error_set(CS_ENET, "TLS: input buffer full");
 	for (;;) {
 		ssize_t n = recv(c->fd, p, (size_t)space, 0);
-		c->recvs++;
 		if (n > 0) {
+			c->recvs++;
 			BIO_nwrite(c->ext, &p, (int)n);
 			return CS_OK;
 		}

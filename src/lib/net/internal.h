@@ -150,7 +150,7 @@ struct cs_httpc_config;
 int cs__httpc_config_check(const struct cs_httpc_config *cfg, const char *who);
 
 /* For tests of the bulk client (blobc.c): connections it opened and recv()
- * calls it made so far. */
+ * calls that got bytes, so far. */
 struct cs_blobc;
 void cs__blobc_counts(const struct cs_blobc *c, size_t *connects, size_t *recvs);
 
