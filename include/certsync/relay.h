@@ -11,6 +11,7 @@
 #include <certsync/index.h>
 
 #define CS_PACK_TARGET (4u << 20) /* a pack is closed once it reaches this size */
+#define CS_PACK_MAX (8u << 20)    /* and never grows past this (what a hub takes) */
 
 struct cs_relay_produce_result;
 struct cs_relay_apply_result;

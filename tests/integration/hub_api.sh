@@ -260,6 +260,8 @@ HELD7=$!
 T7=$SECONDS
 sleep 1
 t_check "a pack not uploaded yet: the download is held" kill -0 "$HELD"
+r=$(c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/p01")
+t_check "a name no pack can have is not held: 404" [ "$(status "$r")" = 404 ]
 r=$(up2 header header.bin)
 t_check "the header of an announced job cannot change: 409" [ "$(status "$r")" = 409 ]
 t_check "job shows uploaded false" [ "$(admin job show "$JOB2" --json | jget '["uploaded"]')" = False ]

@@ -41,6 +41,7 @@ static int dir_put(void *ud, uint64_t job, const char *name, const uint8_t *data
 {
 	struct world *w = ud;
 	char path[4096];
+	assert_true(len <= CS_PACK_MAX); /* what a hub takes */
 	snprintf(path, sizeof(path), "%s/%llu", w->blobs, (unsigned long long)job);
 	cs_fs_mkdirs(path, 0700);
 	snprintf(path, sizeof(path), "%s/%llu/%s", w->blobs, (unsigned long long)job, name);

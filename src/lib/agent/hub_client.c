@@ -3,19 +3,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <certsync/clock.h>
 #include <certsync/error.h>
 #include <certsync/fsutil.h>
 #include <certsync/log.h>
 #include "agent_internal.h"
 
-int cs__agent_not_ready(const cs_http_resp *resp, int64_t *waited_ms)
+int cs__agent_not_ready(const cs_http_resp *resp, int64_t *since_ms)
 {
-	if (resp->status != 503 || *waited_ms >= CS_AGENT_NOT_READY_MAX_MS)
+	if (resp->status != 503)
 		return 0;
-	int ms = *waited_ms < CS_AGENT_NOT_READY_FAST_FOR_MS ? CS_AGENT_NOT_READY_POLL_MS
+	/* wall-clock time since the first 503: the hub may hold each request
+	 * for seconds before it answers one */
+	int64_t now = cs_clock_mono_ms();
+	if (*since_ms == 0)
+		*since_ms = now;
+	int64_t waited = now - *since_ms;
+	if (waited >= CS_AGENT_NOT_READY_MAX_MS)
+		return 0;
+	int ms = waited < CS_AGENT_NOT_READY_FAST_FOR_MS ? CS_AGENT_NOT_READY_POLL_MS
 		: CS_AGENT_NOT_READY_SLOW_MS;
 	usleep((useconds_t)ms * 1000);
-	*waited_ms += ms;
 	return 1;
 }
 

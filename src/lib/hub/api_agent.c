@@ -274,6 +274,10 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	}
 	if (strcmp(src, d->id) != 0 && cs__hub_job_is_dest(hub, job, d->id) != 1)
 		cs__hub_reply_error(hub, req, 403, "denied", "not a party to job %lld", (long long)job);
+	else if (!cs__relay_name_ok(name))
+		/* checked before anything waits for a pack of that name */
+		cs__hub_reply_error(hub, req, 404, "not_found", "blob name must be header, manifest "
+			"or p<N>");
 	else
 		cs__hub_blob_send(hub, req, job, name, 1);
 	free(state);

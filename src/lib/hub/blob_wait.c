@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <certsync/clock.h>
+#include <certsync/error.h>
 #include "hub/hub_internal.h"
 
 struct cs__blob_wait {
@@ -86,16 +87,32 @@ void cs__blob_wait_stored(cs_hub *hub, int64_t job, const char *name)
 	}
 }
 
+/* Jobs asked about in one tick: each job's state is read once, however
+ * many downloads wait for its packs. */
+#define TICK_JOBS 32
+
 void cs__blob_wait_tick(cs_hub *hub)
 {
-	int64_t now = cs_clock_mono_ms();
+	int64_t now = cs_clock_mono_ms(), jobs[TICK_JOBS];
+	int states[TICK_JOBS];
+	size_t njobs = 0;
 	struct cs__blob_wait *w = hub->blob_waits, *next;
 	for (; w; w = next) {
 		next = w->next;
-		if (cs__hub_job_uploading(hub, w->job) != 1)
+		size_t k = 0;
+		while (k < njobs && jobs[k] != w->job)
+			k++;
+		int uploading = k < njobs ? states[k] : cs__hub_job_uploading(hub, w->job);
+		if (uploading < 0)
+			cs_error_clear();
+		if (k == njobs && njobs < TICK_JOBS) {
+			jobs[njobs] = w->job;
+			states[njobs++] = uploading;
+		}
+		if (uploading == 0)
 			finish(hub, w, 1); /* no pack is coming: answer as the job now stands */
 		else if (now >= w->deadline_ms)
-			finish(hub, w, 0);
+			finish(hub, w, 0); /* still uploading, or not known (a store error): 503 */
 	}
 }
 

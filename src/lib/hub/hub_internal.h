@@ -19,12 +19,12 @@
 #include "hub/hub_parse.h"
 
 /* ---- limits (PROTOCOL.md §1; those of request bodies are in hub_parse.h) ---- */
-#define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob */
+#define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob (CS_PACK_MAX in relay.h) */
 #define CS__HUB_BLOB_NAME_MAX 16            /* "header", "manifest", "p<N>" and a NUL */
-#define CS__HUB_BLOB_CACHE_BYTES (24u << 20)
+#define CS__HUB_BLOB_CACHE_BYTES (24u << 20) /* recent blobs kept in memory */
 /* Downloads held for a pack not uploaded yet: how long, how many at once. */
 #define CS__HUB_BLOB_WAIT_MS 5000
-#define CS__HUB_BLOB_WAITS_MAX 1024 /* recent blobs kept in memory */
+#define CS__HUB_BLOB_WAITS_MAX 1024
 /* a sealed account upload (hub_parse.h) in its frame */
 #define CS__HUB_ACCT_FRAME_MAX (CS__HUB_ACCT_UPLOAD_MAX + CS_ACCT_FRAME_OVERHEAD)
 /* the largest request body the HTTPS server reads at all */

@@ -66,9 +66,8 @@ static int put_blob(struct producer *p, const char *name, const uint8_t *data, s
 	return CS_OK;
 }
 
-/* Room for a pack: it closes at the first record that reaches
- * CS_PACK_TARGET, so one maximal record may follow the target. */
-#define PACK_CAP (CS_PACK_TARGET + 4 + CS_RECORD_PLAIN_MAX + CS_RECORD_TAG_LEN)
+/* Room for a pack: the planner never lets one grow past CS_PACK_MAX. */
+#define PACK_CAP CS_PACK_MAX
 
 /* Upload the sealed pack k: handed over without a copy when the io takes
  * blobs, and a fresh buffer (from the pool) takes its place. */
@@ -80,15 +79,13 @@ static int upload_pack(struct producer *p, size_t k)
 	if (p->io->take_blob != NULL) {
 		uint8_t *full = p->pack;
 		size_t len = p->pack_len;
-		p->pack = cs_bigmem_alloc(PACK_CAP);
+		p->pack = NULL; /* the next record takes a fresh one */
 		p->pack_len = 0;
 		r = p->io->take_blob(p->io->ud, p->job, name, full, len);
 		if (r < 0)
 			r = cs_error_wrap("upload %s", name);
 		else
 			p->res->bytes += len;
-		if (r == 0 && p->pack == NULL)
-			r = cs_error_set(CS_ENOMEM, "out of memory");
 	} else {
 		r = put_blob(p, name, p->pack, p->pack_len);
 		p->pack_len = 0;
@@ -102,6 +99,8 @@ static int upload_pack(struct producer *p, size_t k)
 static int seal_record(struct producer *p, uint64_t index, const uint8_t *plain, size_t len)
 {
 	size_t n = 4 + len + CS_RECORD_TAG_LEN;
+	if (p->pack == NULL && (p->pack = cs_bigmem_alloc(PACK_CAP)) == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
 	if (len > CS_RECORD_PLAIN_MAX || n > PACK_CAP - p->pack_len)
 		return cs_error_set(CS_ELIMIT, "record %llu does not fit its pack",
 			(unsigned long long)index);
@@ -210,6 +209,13 @@ static int plan_file(struct producer *p, const cs_file_entry *e, cs_manifest_ent
 			p->plan = q;
 			p->cap_plan = n;
 		}
+		/* A pack closes once it reaches CS_PACK_TARGET; a record that
+		 * would carry it past CS_PACK_MAX (what a hub takes) starts the
+		 * next one instead. */
+		uint64_t rec_bytes = 4 + (uint64_t)c->len + CS_RECORD_TAG_LEN;
+		if (p->plan_pack_bytes > 0 && p->plan_pack_bytes + rec_bytes > CS_PACK_MAX &&
+		    (r = plan_pack_close(p)) < 0)
+			return r;
 		struct planned *pl = &p->plan[p->nplan++];
 		pl->entry = p->m.nentries;
 		pl->offset = c->offset;
@@ -220,7 +226,7 @@ static int plan_file(struct producer *p, const cs_file_entry *e, cs_manifest_ent
 		if ((r = cs_chunk_table_put(&p->sent, c->hash, rec)) < 0)
 			return r;
 		mc->record = rec;
-		p->plan_pack_bytes += 4 + (uint64_t)c->len + CS_RECORD_TAG_LEN;
+		p->plan_pack_bytes += rec_bytes;
 		if (p->plan_pack_bytes >= CS_PACK_TARGET && (r = plan_pack_close(p)) < 0)
 			return r;
 	}
@@ -407,9 +413,8 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 			p.from = hst;
 	}
 	res->from_seq = p.from;
-	p.pack = cs_bigmem_alloc(PACK_CAP);
 	p.plain = malloc(CS_RECORD_PLAIN_MAX);
-	if (p.pack == NULL || p.plain == NULL) {
+	if (p.plain == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
