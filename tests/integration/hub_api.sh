@@ -289,7 +289,22 @@ t_check "job shows uploaded true" [ "$(admin job show "$JOB2" --json | jget '["u
 r=$(up2 p1 p1.bin)
 t_check "uploads close at produced: 409" [ "$(status "$r")" = 409 ]
 
+# a download held for a device that is revoked meanwhile is refused
+JOB3=$(admin sync --folder photos --from "$ID_A" --to "$ID_G")
+r=$(c "${A[@]}" "$URL/v1/agent/poll?wait=5")
+t_check "source gets the third produce task" [ "$(body "$r" | jget '["job"]')" = "$JOB3" ]
+up3() { c "${A[@]}" -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "$URL/v1/agent/jobs/$JOB3/blobs/$1"; }
+up3 header header.bin >/dev/null; up3 manifest manifest.bin >/dev/null
+c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "bytes": 0, "files": 1}' "$URL/v1/agent/jobs/$JOB3/ready" >/dev/null
+c "${G[@]}" "$URL/v1/agent/jobs/$JOB3/blobs/p0" >held-g.out 2>&1 &
+HELDG=$!
+sleep 0.5
+t_check "gamma's download of a pack to come is held" kill -0 "$HELDG"
 admin device revoke "$ID_G" >/dev/null
+up3 p0 p0.bin >/dev/null
+wait "$HELDG"
+t_check "... and refused once gamma is revoked: 403 revoked" [ "$(body "$(cat held-g.out)" | jget '["code"]')" = revoked ]
+
 r=$(c "${G[@]}" "$URL/v1/agent/self")
 t_check "revoked device: 403" [ "$(status "$r")" = 403 ]
 t_check "... code revoked" [ "$(body "$r" | jget '["code"]')" = revoked ]

@@ -231,7 +231,8 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	free(fold);
 }
 
-void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *name, int may_wait)
+void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *name,
+	const char *device)
 {
 	const uint8_t *data = NULL;
 	size_t size = 0;
@@ -240,7 +241,7 @@ void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *n
 		/* The destination is ahead of the source: hold the request
 		 * until the pack is stored, or ask it to come back. */
 		cs_error_clear();
-		if (may_wait && cs__blob_wait_add(hub, req, job, name) == CS_OK)
+		if (device != NULL && cs__blob_wait_add(hub, req, job, name, device) == CS_OK)
 			return;
 		cs_http_req_add_header(req, "Retry-After", "1");
 		cs__hub_reply_error(hub, req, 503, "not_ready", "blob %s of job %lld is not uploaded yet",
@@ -279,7 +280,7 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 		cs__hub_reply_error(hub, req, 404, "not_found", "blob name must be header, manifest "
 			"or p<N>");
 	else
-		cs__hub_blob_send(hub, req, job, name, 1);
+		cs__hub_blob_send(hub, req, job, name, d->id);
 	free(state);
 	free(fold);
 }

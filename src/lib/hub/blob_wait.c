@@ -20,6 +20,7 @@ struct cs__blob_wait {
 	cs_http_req *req;
 	int64_t job;
 	char name[CS__HUB_BLOB_NAME_MAX];
+	char device[CS_DEVICE_ID_SIZE]; /* who asked: checked again before the answer */
 	int64_t deadline_ms; /* monotonic */
 };
 
@@ -41,6 +42,18 @@ static void client_left(cs_http_req *req, void *ud)
 	free(w);
 }
 
+/* Whether the device that asked may still be answered: not revoked while
+ * its request waited (a store error counts as no). */
+static int still_allowed(cs_hub *hub, const char *device)
+{
+	struct cs__device d = {0};
+	int ok = cs__hub_device_get(hub, &d, device) == 0 && !d.revoked;
+	if (!ok)
+		cs_error_clear();
+	cs__device_clear(&d);
+	return ok;
+}
+
 /* Forget w and answer its request: with the blob (or whatever the job's
  * state now calls for) when send, else with a 503. */
 static void finish(cs_hub *hub, struct cs__blob_wait *w, int send)
@@ -48,8 +61,10 @@ static void finish(cs_hub *hub, struct cs__blob_wait *w, int send)
 	cs_http_req *req = w->req;
 	unlink_wait(hub, w);
 	cs_http_req_on_close(req, NULL, NULL);
-	if (send) {
-		cs__hub_blob_send(hub, req, w->job, w->name, 0);
+	if (send && !still_allowed(hub, w->device)) {
+		cs__hub_reply_error(hub, req, 403, "revoked", "device certificate revoked");
+	} else if (send) {
+		cs__hub_blob_send(hub, req, w->job, w->name, NULL);
 	} else {
 		cs_http_req_add_header(req, "Retry-After", "1");
 		cs__hub_reply_error(hub, req, 503, "not_ready", "blob %s of job %lld is not uploaded yet",
@@ -58,7 +73,8 @@ static void finish(cs_hub *hub, struct cs__blob_wait *w, int send)
 	free(w);
 }
 
-int cs__blob_wait_add(cs_hub *hub, cs_http_req *req, int64_t job, const char *name)
+int cs__blob_wait_add(cs_hub *hub, cs_http_req *req, int64_t job, const char *name,
+	const char *device)
 {
 	if (hub->nblob_waits >= CS__HUB_BLOB_WAITS_MAX)
 		return CS_ELIMIT;
@@ -69,6 +85,7 @@ int cs__blob_wait_add(cs_hub *hub, cs_http_req *req, int64_t job, const char *na
 	w->req = req;
 	w->job = job;
 	snprintf(w->name, sizeof(w->name), "%s", name);
+	snprintf(w->device, sizeof(w->device), "%s", device);
 	w->deadline_ms = cs_clock_mono_ms() + CS__HUB_BLOB_WAIT_MS;
 	w->next = hub->blob_waits;
 	hub->blob_waits = w;

@@ -399,9 +399,11 @@ void cs__hub_waiters_free(cs_hub *hub);
 
 /* ---- downloads held for a pack not uploaded yet (blob_wait.c) ---- */
 struct cs__blob_wait;
-/* Hold req (a download of pack name of job, which is still taking
- * uploads) until the pack is stored. CS_ELIMIT when too many are held. */
-int cs__blob_wait_add(cs_hub *hub, cs_http_req *req, int64_t job, const char *name);
+/* Hold req (device's download of pack name of job, which is still taking
+ * uploads) until the pack is stored; a device revoked meanwhile is then
+ * answered 403. CS_ELIMIT when too many are held. */
+int cs__blob_wait_add(cs_hub *hub, cs_http_req *req, int64_t job, const char *name,
+	const char *device);
 /* The pack was stored: answer the downloads held for it. */
 void cs__blob_wait_stored(cs_hub *hub, int64_t job, const char *name);
 /* Each tick: answer the downloads of jobs that stopped taking uploads,
@@ -412,9 +414,10 @@ size_t cs__blob_waiting(const cs_hub *hub);
 /* Answer every held download with a 503 (the hub is stopping). */
 void cs__blob_waits_free(cs_hub *hub);
 /* Send blob name of job to req, which may download it (api_agent.c): the
- * bytes, an error, or, with may_wait and a pack still to come, a held
- * request (cs__blob_wait_add) or a 503. */
-void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *name, int may_wait);
+ * bytes, an error, or, when device is given and a pack is still to come, a
+ * request held for device (cs__blob_wait_add) or a 503. */
+void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *name,
+	const char *device);
 
 /* ---- relay blob store (relay.c) ---- */
 
