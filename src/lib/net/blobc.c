@@ -208,6 +208,20 @@ static int wait_fd(cs_blobc *c, short events, int64_t deadline)
 	}
 }
 
+/* After a send() or recv() that moved nothing (n <= 0): 0 to try again
+ * (interrupted, or the socket became ready for events), BLOBC_STALE when
+ * the server closed the connection, or a CS_E* code. */
+static int io_failed(cs_blobc *c, ssize_t n, short events, const char *what, int64_t deadline)
+{
+	if (n == 0 || errno == EPIPE || errno == ECONNRESET)
+		return BLOBC_STALE;
+	if (errno == EINTR)
+		return 0;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return wait_fd(c, events, deadline);
+	return cs_error_set(CS_ENET, "%s: %s", what, strerror(errno));
+}
+
 /* Send everything OpenSSL has put into the pair. */
 static int pump_out(cs_blobc *c, int64_t deadline)
 {
@@ -221,17 +235,10 @@ static int pump_out(cs_blobc *c, int64_t deadline)
 			BIO_nread(c->ext, &p, (int)w);
 			continue;
 		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(c, POLLOUT, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (errno == EPIPE || errno == ECONNRESET)
-			return BLOBC_STALE;
-		return cs_error_set(CS_ENET, "send: %s", strerror(errno));
+		/* send() never returns 0 for a non-empty buffer */
+		int r = io_failed(c, w < 0 ? w : -1, POLLOUT, "send", deadline);
+		if (r != 0)
+			return r;
 	}
 }
 
@@ -250,19 +257,9 @@ static int pump_in(cs_blobc *c, int64_t deadline)
 			BIO_nwrite(c->ext, &p, (int)n);
 			return CS_OK;
 		}
-		if (n == 0)
-			return BLOBC_STALE;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int r = wait_fd(c, POLLIN, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (errno == ECONNRESET || errno == EPIPE)
-			return BLOBC_STALE;
-		return cs_error_set(CS_ENET, "recv: %s", strerror(errno));
+		int r = io_failed(c, n, POLLIN, "recv", deadline);
+		if (r != 0)
+			return r;
 	}
 }
 
