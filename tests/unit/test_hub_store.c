@@ -197,6 +197,53 @@ static void test_job_lifecycle(void **state)
 	free(bdir);
 }
 
+/* A finished job's blob directory is removed on the relay's writer thread,
+ * after the acknowledgement that finished the job has returned: freeing a
+ * large job's files must not hold up the loop. */
+static void never_called(cs_hub *hub, struct cs__blob_write *w)
+{
+	(void)hub;
+	(void)w;
+	fail_msg("only a removal was queued");
+}
+
+static void test_job_blobs_removed_by_writer(void **state)
+{
+	struct fixture *f = *state;
+	char *data = strdup(f->hub->data_dir);
+	cs_hub_free(f->hub);
+	cs_assert_ok(cs_hub_open(&f->hub, data, "127.0.0.1:0"));
+	free(data);
+	cs_hub *hub = f->hub;
+	int64_t job;
+	json_t *t = NULL;
+	const char *dests[] = {f->id[1]};
+	cs_assert_ok(cs__hub_job_create(hub, &job, "photos", f->id[0], dests, 1, 0));
+	cs_assert_ok(cs__hub_task_next(hub, &t, f->id[0]));
+	json_decref(t);
+	upload_all(f, job, 3);
+	struct cs__produced p = {.to_seq = 7, .records = 6, .packs = 3, .bytes = 100, .files = 2};
+	cs_assert_ok(cs__hub_job_produced(hub, job, f->id[0], &p));
+	char jdir[4200];
+	snprintf(jdir, sizeof(jdir), "%s/blobs/%lld", hub->data_dir, (long long)job);
+	assert_true(cs_fs_exists(jdir));
+
+	cs_assert_ok(cs__blob_writer_start(hub, never_called));
+	cs__blob_writer_hold(hub->writer, 1);
+	struct cs__progress pr = {2, 2, 100, 100};
+	cs_assert_ok(cs__hub_job_ack(hub, job, f->id[1], 1, 7, &pr, NULL));
+	assert_string_equal(jstate(hub, job), "done");
+	/* the rows are gone with the acknowledgement, the files not yet */
+	assert_int_equal(cs__relay_stored_bytes(hub), 0);
+	assert_true(cs_fs_exists(jdir));
+	const uint8_t *b = NULL;
+	size_t blen = 0;
+	assert_int_equal(cs__relay_get(hub, &b, &blen, job, "p0"), CS_ENOTFOUND);
+	cs__blob_writer_hold(hub->writer, 0);
+	cs__blob_writer_free(hub); /* drains the queue */
+	assert_false(cs_fs_exists(jdir));
+}
+
 static void test_job_validation(void **state)
 {
 	struct fixture *f = *state;
@@ -448,6 +495,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_blobs_removed_by_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_resume_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_rules, setup, teardown),

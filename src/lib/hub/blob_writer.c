@@ -25,7 +25,7 @@ struct cs__blob_writer {
 	struct cs__blob_write *queue, **queue_tail; /* in arrival order */
 	struct cs__blob_write *done, **done_tail;
 	int pipe[2]; /* the thread writes a byte per finished upload */
-	int quit;
+	int quit, hold;
 	void (*finish)(cs_hub *hub, struct cs__blob_write *w);
 };
 
@@ -41,7 +41,7 @@ static void *writer_main(void *arg)
 	struct cs__blob_writer *bw = arg;
 	pthread_mutex_lock(&bw->lock);
 	for (;;) {
-		while (bw->queue == NULL && !bw->quit)
+		while ((bw->queue == NULL || bw->hold) && !bw->quit)
 			pthread_cond_wait(&bw->wake, &bw->lock);
 		struct cs__blob_write *w = bw->queue;
 		if (w == NULL)
@@ -78,7 +78,16 @@ static void on_done(void *ud)
 	while (list) {
 		struct cs__blob_write *w = list;
 		list = w->next;
-		bw->finish(bw->hub, w);
+		if (!w->remove) {
+			bw->finish(bw->hub, w);
+			continue;
+		}
+		if (w->rc < 0)
+			cs_log(CS_LOG_ERROR, "relay.delete_failed", "job=%lld error=\"%s\"",
+				(long long)w->job, w->err ? w->err : cs_strerror(w->rc));
+		else
+			cs_log(CS_LOG_DEBUG, "relay.deleted", "job=%lld", (long long)w->job);
+		cs__relay_write_free(w);
 	}
 }
 
@@ -116,6 +125,14 @@ void cs__blob_writer_submit(struct cs__blob_writer *bw, struct cs__blob_write *w
 {
 	pthread_mutex_lock(&bw->lock);
 	push(&bw->queue_tail, w);
+	pthread_cond_signal(&bw->wake);
+	pthread_mutex_unlock(&bw->lock);
+}
+
+void cs__blob_writer_hold(struct cs__blob_writer *bw, int hold)
+{
+	pthread_mutex_lock(&bw->lock);
+	bw->hold = hold;
 	pthread_cond_signal(&bw->wake);
 	pthread_mutex_unlock(&bw->lock);
 }

@@ -150,7 +150,10 @@ struct cs__acct_delay;
 
 /* An upload on its way to the disk: checked and copied on the loop,
  * written by the relay's writer thread (blob_writer.c) or at once by
- * cs__relay_put, recorded on the loop again (relay.c). */
+ * cs__relay_put, recorded on the loop again (relay.c). The same queue
+ * removes a finished job's directory (remove set, dir its path, no entry):
+ * freeing a gigabyte of extents takes the file system a good part of a
+ * second, which the loop cannot spare. */
 struct cs__blob_entry;
 struct cs__blob_write {
 	struct cs__blob_write *next;
@@ -161,6 +164,8 @@ struct cs__blob_write {
 	size_t len;
 	uint64_t records;
 	int rc;           /* of the write (cs__relay_put_write) */
+	char *err;        /* its message, for the loop (errors are per thread) */
+	int remove;       /* remove dir and what it holds instead of writing */
 	cs_http_req *req; /* the upload to answer; NULL once its client left */
 };
 struct cs__blob_writer;
@@ -439,7 +444,8 @@ int cs__relay_put_begin(cs_hub *hub, struct cs__blob_write **out, int64_t job, c
  * also on failure). */
 int cs__relay_put_begin_entry(cs_hub *hub, struct cs__blob_write **out, int64_t job,
 	const char *name, struct cs__blob_entry *entry);
-/* Write the upload's file (any thread; touches no hub state). */
+/* Write the upload's file, or remove the job's directory when w->remove
+ * (any thread; touches no hub state). */
 void cs__relay_put_write(struct cs__blob_write *w);
 /* On the loop: record the written upload (its row, the memory of recent
  * blobs) unless the write failed or the job stopped taking uploads; frees
@@ -450,17 +456,22 @@ void cs__relay_write_free(struct cs__blob_write *w);
 
 /* ---- the relay's writer thread (blob_writer.c) ---- */
 
-/* Start the thread; finish runs on the loop for each written upload. */
+/* Start the thread; finish runs on the loop for each written upload (a
+ * removal is logged and freed there without it). */
 int cs__blob_writer_start(cs_hub *hub, void (*finish)(cs_hub *hub, struct cs__blob_write *w));
-/* Queue w (taken over) for writing. */
+/* Queue w (taken over) for writing, or for removal when w->remove. */
 void cs__blob_writer_submit(struct cs__blob_writer *bw, struct cs__blob_write *w);
-/* Write what is queued, finish it, stop the thread. */
+/* Write and remove what is queued, finish it, stop the thread. */
 void cs__blob_writer_free(cs_hub *hub);
+/* Tests: while held, the thread takes nothing from its queue. */
+void cs__blob_writer_hold(struct cs__blob_writer *bw, int hold);
 /* A stored blob's bytes (borrowed until the next relay call): from memory
  * when recent, else read from its file into memory. CS_ENOTFOUND when not
  * stored, CS_EIO when its file no longer has the size it was stored with. */
 int cs__relay_get(cs_hub *hub, const uint8_t **data, size_t *len, int64_t job, const char *name);
-/* Delete every blob of job (files and rows). */
+/* Delete every blob of job: its rows and memory at once, its directory on
+ * the writer thread when one runs (after the writes queued before), else
+ * at once. */
 int cs__relay_delete_job(cs_hub *hub, int64_t job);
 /* Bytes held by the relay. */
 int64_t cs__relay_stored_bytes(cs_hub *hub);

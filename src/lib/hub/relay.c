@@ -89,6 +89,7 @@ void cs__relay_write_free(struct cs__blob_write *w)
 	if (w == NULL)
 		return;
 	cs__blob_cache_discard(w->entry);
+	free(w->err);
 	free(w->dir);
 	free(w->path);
 	free(w);
@@ -165,17 +166,24 @@ fail:
 
 void cs__relay_put_write(struct cs__blob_write *w)
 {
-	w->rc = cs_fs_mkdirs(w->dir, 0700);
-	if (w->rc == 0)
+	if (w->remove)
+		w->rc = cs_fs_remove_tree(w->dir);
+	else if ((w->rc = cs_fs_mkdirs(w->dir, 0700)) == 0)
 		w->rc = cs_fs_write_replace_direct(w->path, cs__blob_entry_data(w->entry), w->len, 0600);
+	if (w->rc < 0)
+		w->err = strdup(cs_error_last());
 }
+
 
 int cs__relay_put_end(cs_hub *hub, struct cs__blob_write *w, uint64_t *records_out)
 {
 	int r = w->rc;
 	hub->relay_writing -= w->len;
-	if (r < 0)
+	if (r < 0) {
+		/* the message was made on the writer's thread */
+		cs_error_set(r, "%s", w->err ? w->err : cs_strerror(r));
 		goto done;
+	}
 	/* The job may have ended while the bytes were on their way. */
 	if (cs__hub_job_uploading(hub, w->job) != 1) {
 		unlink(w->path);
@@ -263,6 +271,16 @@ int cs__relay_delete_job(cs_hub *hub, int64_t job)
 	/* rows first: a crash afterwards leaves files no row points to, which
 	 * the sweep at the next start removes */
 	r = cs__db_step(hub->db, "DELETE FROM blobs WHERE job = ?", CS__DB_ARGS(CS__DB_I(job)));
+	if (r >= 0 && hub->writer != NULL) {
+		struct cs__blob_write *w = calloc(1, sizeof(*w));
+		if (w != NULL) {
+			w->job = job;
+			w->dir = dir;
+			w->remove = 1;
+			cs__blob_writer_submit(hub->writer, w); /* logs when done */
+			return CS_OK;
+		}
+	}
 	if (r >= 0)
 		r = cs_fs_remove_tree(dir);
 	if (r < 0)
