@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <certsync/bigmem.h>
 #include <certsync/buf.h>
+#include <certsync/clock.h>
 #include <certsync/envelope.h>
 #include <certsync/error.h>
 #include <certsync/hash.h>
@@ -396,8 +397,14 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 	p.res = res;
 	if ((r = cs_index_folder_root(&p.root, ix, folder)) < 0)
 		goto done;
+	int64_t t0 = cs_clock_mono_ms();
 	if ((r = cs_index_scan(ix, folder, &stats, NULL, NULL)) < 0)
 		goto done;
+	int64_t t_scan = cs_clock_mono_ms();
+	cs_log(CS_LOG_DEBUG, "relay.scanned", "job=%llu folder=%s files=%llu changed=%llu "
+		"hashed=%llu ms=%lld", (unsigned long long)job, folder, (unsigned long long)stats.files,
+		(unsigned long long)stats.changed, (unsigned long long)stats.hashed_bytes,
+		(long long)(t_scan - t0));
 	if ((r = cs_index_folder_seq(&res->to_seq, ix, folder)) < 0)
 		goto done;
 	struct timespec now;
@@ -462,6 +469,9 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 	 * start while the packs are still on their way. */
 	if ((r = put_blob(&p, "header", sealed, sealed_len)) < 0)
 		goto done;
+	cs_log(CS_LOG_DEBUG, "relay.announced", "job=%llu records=%llu packs=%zu manifest=%llu ms=%lld",
+		(unsigned long long)job, (unsigned long long)p.next_record, p.m.npacks,
+		(unsigned long long)h.manifest_len, (long long)(cs_clock_mono_ms() - t_scan));
 	if (io->ready) {
 		res->records = p.next_record; /* announced; counted again as sent */
 		res->packs = p.m.npacks;
