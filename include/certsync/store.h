@@ -26,6 +26,11 @@ CS_EXTERN int cs_store_migrate(cs_store *st, const char *const *migrations, size
 
 /* Transactions. begin is IMMEDIATE (takes the write lock at once). */
 CS_EXTERN int cs_store_begin(cs_store *st);
+/* A write transaction whose commit does not wait for the disk: the change
+ * survives a crash of the process at once, a crash of the machine from the
+ * next durable commit (or checkpoint) on. For records not worth a flush of
+ * their own, such as progress. Ends with cs_store_commit or rollback. */
+CS_EXTERN int cs_store_begin_lazy(cs_store *st);
 /* A read transaction: every query until commit (or rollback) sees one
  * snapshot and the store's locks are taken once instead of per query. A
  * write inside it may fail if another connection wrote meanwhile. */

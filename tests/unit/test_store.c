@@ -1,4 +1,5 @@
-/* Unit tests for the SQLite store: reuse of prepared statements. */
+/* Unit tests for the SQLite store: reuse of prepared statements, lazy
+ * transactions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,10 +101,54 @@ static void test_statement_reuse(void **state)
 		cs_stmt_free(a);
 }
 
+static int64_t synchronous(cs_store *st)
+{
+	cs_stmt *q = NULL;
+	cs_assert_ok(cs_store_prepare(&q, st, "PRAGMA synchronous"));
+	assert_int_equal(cs_stmt_step(q), 1);
+	int64_t v = cs_stmt_int64(q, 0);
+	cs_stmt_free(q);
+	return v;
+}
+
+/* A lazy transaction commits without a sync (NORMAL, 1) and every other
+ * commit is durable (FULL, 2) again afterwards, after a rollback too. */
+static void test_lazy_transactions(void **state)
+{
+	struct fixture *f = *state;
+	char path[4096];
+	cs_store *other = NULL;
+	assert_int_equal(synchronous(f->st), 2);
+	cs_assert_ok(cs_store_begin_lazy(f->st));
+	assert_int_equal(synchronous(f->st), 1);
+	cs_assert_ok(cs_store_run(NULL, f->st, "INSERT INTO t VALUES (?, ?)", "it", (int64_t)5, "five"));
+	cs_assert_ok(cs_store_commit(f->st));
+	assert_int_equal(synchronous(f->st), 2);
+	/* committed: another connection sees it */
+	snprintf(path, sizeof(path), "%s/s.db", f->dir);
+	cs_assert_ok(cs_store_open(&other, path));
+	cs_stmt *q = NULL;
+	cs_assert_ok(cs_store_prepare(&q, other, ONE));
+	cs_assert_ok(cs_stmt_bind_int64(q, 1, 5));
+	assert_int_equal(cs_stmt_step(q), 1);
+	assert_string_equal(cs_stmt_text(q, 0), "five");
+	cs_stmt_free(q);
+	cs_store_close(other);
+
+	cs_assert_ok(cs_store_begin_lazy(f->st));
+	assert_true(cs_store_run(NULL, f->st, "INSERT INTO t VALUES (?, ?)", "it", (int64_t)5, "again") < 0);
+	cs_store_rollback(f->st);
+	assert_int_equal(synchronous(f->st), 2);
+	cs_assert_ok(cs_store_begin(f->st));
+	assert_int_equal(synchronous(f->st), 2);
+	cs_assert_ok(cs_store_commit(f->st));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_statement_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_transactions, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

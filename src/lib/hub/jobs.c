@@ -580,8 +580,11 @@ int cs__hub_job_progress(cs_hub *hub, int64_t job, const char *dest, const struc
 		goto done;
 	}
 	int64_t now = cs_clock_now();
-	if ((r = cs_store_begin(hub->db)) < 0)
+	if ((r = cs_store_begin_lazy(hub->db)) < 0)
 		goto done;
+	/* Progress is not worth a flush (a destination reports twice a
+	 * second, and waits for the answer): lost to a power cut, it is only
+	 * reported again. */
 	if ((r = cs__db_exec(hub->db,
 		     "UPDATE job_dests SET state = 'sending', files_done = ?, files_total = ?, "
 		     "bytes_done = ?, bytes_total = ?, updated = ? WHERE job = ? AND device = ?",

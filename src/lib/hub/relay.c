@@ -192,9 +192,7 @@ int cs__relay_put_end(cs_hub *hub, struct cs__blob_write *w, uint64_t *records_o
 	}
 	/* The row is not worth a flush of its own (the blob is not fsynced
 	 * either); the next durable commit carries it to the disk. */
-	if ((r = cs_store_exec(hub->db, "PRAGMA synchronous=NORMAL")) < 0)
-		goto done;
-	if ((r = cs_store_begin(hub->db)) == 0) {
+	if ((r = cs_store_begin_lazy(hub->db)) == 0) {
 		if ((r = cs__db_exec(hub->db,
 			     "INSERT OR REPLACE INTO blobs (job, name, size, records) VALUES (?, ?, ?, ?)",
 			     CS__DB_ARGS(CS__DB_I(w->job), CS__DB_T(w->name), CS__DB_I((int64_t)w->len),
@@ -204,9 +202,6 @@ int cs__relay_put_end(cs_hub *hub, struct cs__blob_write *w, uint64_t *records_o
 		    (r = cs_store_commit(hub->db)) < 0)
 			cs_store_rollback(hub->db);
 	}
-	int sr = cs_store_exec(hub->db, "PRAGMA synchronous=FULL");
-	if (r == 0)
-		r = sr;
 	if (r < 0)
 		goto done;
 	cs__blob_cache_put(&hub->blobs, w->job, w->name, w->entry, w->path);

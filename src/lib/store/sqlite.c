@@ -25,6 +25,7 @@ struct cached_stmt {
 struct cs_store {
 	sqlite3 *db;
 	int in_tx;
+	int lazy; /* the open transaction began with cs_store_begin_lazy */
 	struct cached_stmt cache[STMT_CACHE];
 	size_t ncache;
 	uint64_t clock;
@@ -111,6 +112,28 @@ int cs_store_begin(cs_store *st)
 	return r;
 }
 
+int cs_store_begin_lazy(cs_store *st)
+{
+	/* In WAL mode, synchronous=NORMAL leaves the log unsynced at commit;
+	 * the next FULL commit syncs it, and this transaction with it. The
+	 * level can only change outside a transaction. */
+	int r = cs_store_exec(st, "PRAGMA synchronous=NORMAL");
+	if (r == 0 && (r = cs_store_begin(st)) == 0)
+		st->lazy = 1;
+	else
+		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	return r;
+}
+
+/* Back to durable commits after a lazy transaction ended. */
+static int end_lazy(cs_store *st)
+{
+	if (!st->lazy)
+		return CS_OK;
+	st->lazy = 0;
+	return cs_store_exec(st, "PRAGMA synchronous=FULL");
+}
+
 int cs_store_begin_read(cs_store *st)
 {
 	int r = cs_store_exec(st, "BEGIN DEFERRED");
@@ -122,17 +145,22 @@ int cs_store_begin_read(cs_store *st)
 int cs_store_commit(cs_store *st)
 {
 	int r = cs_store_exec(st, "COMMIT");
-	if (r == 0)
+	if (r == 0) {
 		st->in_tx = 0;
+		r = end_lazy(st);
+	}
 	return r;
 }
 
 void cs_store_rollback(cs_store *st)
 {
-	if (sqlite3_get_autocommit(st->db))
-		return;
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	st->in_tx = 0;
+	if (st->lazy) {
+		st->lazy = 0;
+		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	}
 }
 
 int64_t cs_store_last_id(cs_store *st) { return sqlite3_last_insert_rowid(st->db); }
