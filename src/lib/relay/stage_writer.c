@@ -156,11 +156,6 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 				return;
 			}
 		}
-		/* The rest of a buffered file starts on its way to the disk
-		 * now, so that the sync before anything is renamed into place
-		 * finds little left to write. */
-		if (!w->direct && w->written > w->kicked)
-			sync_file_range(w->fd, (off_t)w->kicked, 0, SYNC_FILE_RANGE_WRITE);
 		if (fchmod(w->fd, s->mode & 07777) != 0 ||
 		    cs_file_set_mtime(w->fd, w->tmp, s->mtime_ns) < 0) {
 			fail(w, CS_EIO, "finish %s: %s", w->path, strerror(errno));
