@@ -114,6 +114,41 @@ static void test_known_cuts(void **state)
 	free(data);
 }
 
+/* Small chunks, so that tens of thousands of cuts (both masks, both ends
+ * of the two-bytes-per-step loop, every alignment) are checked against the
+ * cuts of the one-byte-per-step chunker, as count and FNV-1a of lengths. */
+static void test_known_cuts_small(void **state)
+{
+	(void)state;
+	static const struct {
+		cs_chunker_params p;
+		size_t skip;
+		size_t n;
+		uint64_t sig;
+	} want[] = {
+		{{64, 256, 1024}, 0, 7223, UINT64_C(0x2d5825891632d8b7)},
+		{{64, 256, 1024}, 1, 7224, UINT64_C(0xce5d76e3fcf28c82)},
+		{{63, 256, 1023}, 3, 7197, UINT64_C(0x789eb28d10a3cd50)},
+		{{0, 8, 64}, 0, 242054, UINT64_C(0x40c418ae649e54d9)},
+		{{1, 8, 9}, 1, 257922, UINT64_C(0x3618099988ecf374)},
+	};
+	const size_t len = 2u * 1024 * 1024;
+	uint8_t *data = malloc(len);
+	assert_non_null(data);
+	cs_test_fill_random(data, len, 2);
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		struct cut *v = NULL;
+		size_t n = cut_all(&v, &want[k].p, data + want[k].skip, len - want[k].skip);
+		uint64_t sig = UINT64_C(1469598103934665603);
+		for (size_t i = 0; i < n; i++)
+			sig = (sig ^ v[i].len) * UINT64_C(1099511628211);
+		assert_int_equal(n, want[k].n);
+		assert_true(sig == want[k].sig);
+		free(v);
+	}
+	free(data);
+}
+
 static void check_bounds(const cs_chunker_params *p, const uint8_t *data, size_t len)
 {
 	struct cut *v = NULL;
@@ -225,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_known_cuts),
+		cmocka_unit_test(test_known_cuts_small),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_partial),
 		cmocka_unit_test(test_insertion),

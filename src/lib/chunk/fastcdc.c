@@ -135,6 +135,39 @@ static unsigned log2_exact(uint32_t v)
 	return b;
 }
 
+/*
+ * Roll the fingerprint over data[i, end) and return the first position
+ * whose fingerprint has no bit of mask set, or end (*fp then holds the
+ * fingerprint after end - 1). Two bytes per step: the fingerprint two bytes
+ * on is (fp << 2) + (gear[a] << 1) + gear[b], whose last term does not wait
+ * for fp, so the chain the processor must follow is half as long, while the
+ * one in between is still checked. The cuts are those of one byte per step.
+ */
+static size_t gear_scan(uint64_t *fpp, const uint8_t *data, size_t i, size_t end, uint64_t mask)
+{
+	uint64_t fp = *fpp;
+	for (; i + 1 < end; i += 2) {
+		uint64_t g0 = gear[data[i]], g1 = gear[data[i + 1]];
+		uint64_t mid = (fp << 1) + g0;
+		if (!(mid & mask)) {
+			*fpp = mid;
+			return i;
+		}
+		fp = (fp << 2) + ((g0 << 1) + g1);
+		if (!(fp & mask)) {
+			*fpp = fp;
+			return i + 1;
+		}
+	}
+	for (; i < end; i++) {
+		fp = (fp << 1) + gear[data[i]];
+		if (!(fp & mask))
+			break;
+	}
+	*fpp = fp;
+	return i;
+}
+
 size_t cs_chunker_next(const cs_chunker_params *p, const uint8_t *data, size_t len, int at_eof)
 {
 	/* Bad parameters are a programming error, not input. */
@@ -158,16 +191,12 @@ size_t cs_chunker_next(const cs_chunker_params *p, const uint8_t *data, size_t l
 
 	/* The bytes before min_size are not hashed: no cut may fall there, and
 	 * the fingerprint forgets them within 64 bytes anyway. */
-	for (; i < normal; i++) {
-		fp = (fp << 1) + gear[data[i]];
-		if (!(fp & mask_s))
-			return i + 1;
-	}
-	for (; i < end; i++) {
-		fp = (fp << 1) + gear[data[i]];
-		if (!(fp & mask_l))
-			return i + 1;
-	}
+	i = gear_scan(&fp, data, i, normal, mask_s);
+	if (i < normal)
+		return i + 1;
+	i = gear_scan(&fp, data, i, end, mask_l);
+	if (i < end)
+		return i + 1;
 	/* No cut point: a forced cut at max_size, the tail of the stream, or a
 	 * request for more bytes. Cuts depend only on data[0..cut), so a later
 	 * call with more data repeats the same decisions up to here. */
