@@ -141,7 +141,12 @@ static void test_lazy_transactions(void **state)
 	assert_int_equal(synchronous(f->st), 2);
 	cs_assert_ok(cs_store_begin(f->st));
 	assert_int_equal(synchronous(f->st), 2);
+	/* not inside another transaction: refused, which goes on as it was */
+	assert_true(cs_store_begin_lazy(f->st) < 0);
+	assert_int_equal(synchronous(f->st), 2);
+	cs_assert_ok(cs_store_run(NULL, f->st, "INSERT INTO t VALUES (?, ?)", "it", (int64_t)6, "six"));
 	cs_assert_ok(cs_store_commit(f->st));
+	assert_int_equal(synchronous(f->st), 2);
 }
 
 int main(void)

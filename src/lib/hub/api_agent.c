@@ -155,6 +155,13 @@ static void blob_put_written(cs_hub *hub, struct cs__blob_write *w)
 		blob_put_reply(hub, req, r, len, records);
 }
 
+struct cs__blob_writer *cs__hub_relay_writer(cs_hub *hub)
+{
+	if (hub->writer == NULL && hub->httpd != NULL && cs__blob_writer_start(hub, blob_put_written) < 0)
+		cs_error_clear(); /* without the thread, the work is done on the loop */
+	return hub->writer;
+}
+
 static void blob_put_client_left(cs_http_req *req, void *ud)
 {
 	(void)req;
@@ -215,9 +222,8 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 				CS__HUB_BLOB_MAX);
 		else if ((r = put_begin(hub, req, &w, job, name, len)) < 0)
 			blob_put_reply(hub, req, r, len, 0);
-		else if (hub->writer == NULL && cs__blob_writer_start(hub, blob_put_written) < 0) {
+		else if (cs__hub_relay_writer(hub) == NULL) {
 			/* no thread: write it here */
-			cs_error_clear();
 			w->req = req;
 			cs__relay_put_write(w);
 			blob_put_written(hub, w);

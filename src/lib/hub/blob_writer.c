@@ -4,7 +4,9 @@
  * connection would wait, and uploads would arrive no faster than the disk
  * takes them one by one. The loop checks and copies an upload, queues it
  * here, and goes on; this thread writes the file and hands the upload back
- * through a pipe, and the loop records it and answers.
+ * through a pipe, and the loop records it and answers. The same queue
+ * removes the directories of finished jobs (cs__relay_delete_job): behind
+ * any write still queued for the job, and off the loop for the same reason.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,7 @@ struct cs__blob_writer {
 	pthread_cond_t wake;
 	struct cs__blob_write *queue, **queue_tail; /* in arrival order */
 	struct cs__blob_write *done, **done_tail;
-	int pipe[2]; /* the thread writes a byte per finished upload */
+	int pipe[2]; /* the thread writes a byte per finished item */
 	int quit, hold;
 	void (*finish)(cs_hub *hub, struct cs__blob_write *w);
 };
@@ -63,7 +65,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* On the loop: record and answer every finished upload. */
+/* On the loop: record and answer every finished upload, log every
+ * finished removal. */
 static void on_done(void *ud)
 {
 	struct cs__blob_writer *bw = ud;

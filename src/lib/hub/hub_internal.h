@@ -207,7 +207,7 @@ struct cs_hub {
 	struct cs__acct_delay *acct_delays;
 	unsigned acct_ndelays;
 	struct cs__blob_cache blobs;
-	struct cs__blob_writer *writer; /* started with the first upload */
+	struct cs__blob_writer *writer; /* see cs__hub_relay_writer */
 	size_t relay_writing;           /* bytes of uploads not yet recorded */
 };
 
@@ -463,6 +463,10 @@ int cs__blob_writer_start(cs_hub *hub, void (*finish)(cs_hub *hub, struct cs__bl
 void cs__blob_writer_submit(struct cs__blob_writer *bw, struct cs__blob_write *w);
 /* Write and remove what is queued, finish it, stop the thread. */
 void cs__blob_writer_free(cs_hub *hub);
+/* The relay's writer thread, started on first use; NULL when the hub has
+ * no HTTP server (cs__hub_open_core) or the thread cannot start, and the
+ * caller then does the work on the loop. */
+struct cs__blob_writer *cs__hub_relay_writer(cs_hub *hub);
 /* Tests: while held, the thread takes nothing from its queue. */
 void cs__blob_writer_hold(struct cs__blob_writer *bw, int hold);
 /* A stored blob's bytes (borrowed until the next relay call): from memory
@@ -470,8 +474,8 @@ void cs__blob_writer_hold(struct cs__blob_writer *bw, int hold);
  * stored, CS_EIO when its file no longer has the size it was stored with. */
 int cs__relay_get(cs_hub *hub, const uint8_t **data, size_t *len, int64_t job, const char *name);
 /* Delete every blob of job: its rows and memory at once, its directory on
- * the writer thread when one runs (after the writes queued before), else
- * at once. */
+ * the writer thread (after the writes queued before), or at once when
+ * there is none. */
 int cs__relay_delete_job(cs_hub *hub, int64_t job);
 /* Bytes held by the relay. */
 int64_t cs__relay_stored_bytes(cs_hub *hub);

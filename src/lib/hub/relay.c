@@ -258,24 +258,27 @@ done:
 
 int cs__relay_delete_job(cs_hub *hub, int64_t job)
 {
+	struct cs__blob_writer *writer = cs__hub_relay_writer(hub);
+	struct cs__blob_write *w = NULL;
 	char *dir = job_dir(hub, job);
 	int r;
 	cs__blob_cache_drop_job(&hub->blobs, job);
-	if (dir == NULL)
+	if (dir == NULL || (writer != NULL && (w = calloc(1, sizeof(*w))) == NULL)) {
+		free(dir);
+		/* the sweep at the next start removes what is left */
 		return cs_error_set(CS_ENOMEM, "out of memory");
+	}
 	/* rows first: a crash afterwards leaves files no row points to, which
 	 * the sweep at the next start removes */
 	r = cs__db_step(hub->db, "DELETE FROM blobs WHERE job = ?", CS__DB_ARGS(CS__DB_I(job)));
-	if (r >= 0 && hub->writer != NULL) {
-		struct cs__blob_write *w = calloc(1, sizeof(*w));
-		if (w != NULL) {
-			w->job = job;
-			w->dir = dir;
-			w->remove = 1;
-			cs__blob_writer_submit(hub->writer, w); /* logs when done */
-			return CS_OK;
-		}
+	if (r >= 0 && w != NULL) {
+		w->job = job;
+		w->dir = dir;
+		w->remove = 1;
+		cs__blob_writer_submit(writer, w); /* logged when done */
+		return CS_OK;
 	}
+	free(w);
 	if (r >= 0)
 		r = cs_fs_remove_tree(dir);
 	if (r < 0)

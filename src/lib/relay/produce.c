@@ -469,9 +469,6 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 	 * start while the packs are still on their way. */
 	if ((r = put_blob(&p, "header", sealed, sealed_len)) < 0)
 		goto done;
-	cs_log(CS_LOG_DEBUG, "relay.announced", "job=%llu records=%llu packs=%zu manifest=%llu ms=%lld",
-		(unsigned long long)job, (unsigned long long)p.next_record, p.m.npacks,
-		(unsigned long long)h.manifest_len, (long long)(cs_clock_mono_ms() - t_scan));
 	if (io->ready) {
 		res->records = p.next_record; /* announced; counted again as sent */
 		res->packs = p.m.npacks;
@@ -480,6 +477,9 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 		if (r < 0)
 			goto done;
 		res->announced = 1;
+		cs_log(CS_LOG_DEBUG, "relay.announced", "job=%llu records=%llu packs=%zu manifest=%llu "
+			"ms=%lld", (unsigned long long)job, (unsigned long long)p.next_record, p.m.npacks,
+			(unsigned long long)h.manifest_len, (long long)(cs_clock_mono_ms() - t_scan));
 	}
 	r = send_records(&p);
 	if (io->flush) {

@@ -104,10 +104,23 @@ int cs_store_exec(cs_store *st, const char *sql)
 	return CS_OK;
 }
 
+/* The level back to FULL after a lazy transaction. Until that succeeds
+ * st->lazy stays set and no durable transaction begins: a commit that
+ * should wait for the disk must never silently run at NORMAL. */
+static int restore_full(cs_store *st)
+{
+	if (!st->lazy)
+		return CS_OK;
+	int r = cs_store_exec(st, "PRAGMA synchronous=FULL");
+	if (r == 0)
+		st->lazy = 0;
+	return r;
+}
+
 int cs_store_begin(cs_store *st)
 {
-	int r = cs_store_exec(st, "BEGIN IMMEDIATE");
-	if (r == 0)
+	int r = restore_full(st);
+	if (r == 0 && (r = cs_store_exec(st, "BEGIN IMMEDIATE")) == 0)
 		st->in_tx = 1;
 	return r;
 }
@@ -116,22 +129,17 @@ int cs_store_begin_lazy(cs_store *st)
 {
 	/* In WAL mode, synchronous=NORMAL leaves the log unsynced at commit;
 	 * the next FULL commit syncs it, and this transaction with it. The
-	 * level can only change outside a transaction. */
+	 * level can only change outside a transaction (inside one the pragma
+	 * fails and nothing changes). */
 	int r = cs_store_exec(st, "PRAGMA synchronous=NORMAL");
-	if (r == 0 && (r = cs_store_begin(st)) == 0)
-		st->lazy = 1;
+	if (r < 0)
+		return r;
+	st->lazy = 1;
+	if ((r = cs_store_exec(st, "BEGIN IMMEDIATE")) == 0)
+		st->in_tx = 1;
 	else
-		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+		restore_full(st); /* or at the next begin */
 	return r;
-}
-
-/* Back to durable commits after a lazy transaction ended. */
-static int end_lazy(cs_store *st)
-{
-	if (!st->lazy)
-		return CS_OK;
-	st->lazy = 0;
-	return cs_store_exec(st, "PRAGMA synchronous=FULL");
 }
 
 int cs_store_begin_read(cs_store *st)
@@ -147,7 +155,10 @@ int cs_store_commit(cs_store *st)
 	int r = cs_store_exec(st, "COMMIT");
 	if (r == 0) {
 		st->in_tx = 0;
-		r = end_lazy(st);
+		/* committed whatever happens here: a level not restored now
+		 * is restored by (or fails) the next begin */
+		if (restore_full(st) < 0)
+			cs_error_clear();
 	}
 	return r;
 }
@@ -157,10 +168,7 @@ void cs_store_rollback(cs_store *st)
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	st->in_tx = 0;
-	if (st->lazy) {
-		st->lazy = 0;
-		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-	}
+	restore_full(st); /* or at the next begin */
 }
 
 int64_t cs_store_last_id(cs_store *st) { return sqlite3_last_insert_rowid(st->db); }
