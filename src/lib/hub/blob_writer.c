@@ -16,7 +16,6 @@
 #include <unistd.h>
 #include <certsync/error.h>
 #include <certsync/httpd.h>
-#include <certsync/log.h>
 #include "hub/hub_internal.h"
 
 struct cs__blob_writer {
@@ -81,16 +80,10 @@ static void on_done(void *ud)
 	while (list) {
 		struct cs__blob_write *w = list;
 		list = w->next;
-		if (!w->remove) {
-			bw->finish(bw->hub, w);
-			continue;
-		}
-		if (w->rc < 0)
-			cs_log(CS_LOG_ERROR, "relay.delete_failed", "job=%lld error=\"%s\"",
-				(long long)w->job, w->err ? w->err : cs_strerror(w->rc));
+		if (w->remove)
+			cs__relay_remove_end(w);
 		else
-			cs_log(CS_LOG_DEBUG, "relay.deleted", "job=%lld", (long long)w->job);
-		cs__relay_write_free(w);
+			bw->finish(bw->hub, w);
 	}
 }
 

@@ -451,6 +451,8 @@ void cs__relay_put_write(struct cs__blob_write *w);
  * blobs) unless the write failed or the job stopped taking uploads; frees
  * w. *records_out (may be NULL) gets the pack's record count. */
 int cs__relay_put_end(cs_hub *hub, struct cs__blob_write *w, uint64_t *records_out);
+/* On the loop: log a removal the writer thread did, and free w. */
+void cs__relay_remove_end(struct cs__blob_write *w);
 /* Free an upload that will not be written. */
 void cs__relay_write_free(struct cs__blob_write *w);
 

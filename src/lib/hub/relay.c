@@ -174,7 +174,6 @@ void cs__relay_put_write(struct cs__blob_write *w)
 		w->err = strdup(cs_error_last());
 }
 
-
 int cs__relay_put_end(cs_hub *hub, struct cs__blob_write *w, uint64_t *records_out)
 {
 	int r = w->rc;
@@ -256,6 +255,21 @@ done:
 	return r;
 }
 
+static void log_removal(int64_t job, int rc, const char *message)
+{
+	if (rc < 0)
+		cs_log(CS_LOG_ERROR, "relay.delete_failed", "job=%lld error=\"%s\"", (long long)job,
+			message);
+	else
+		cs_log(CS_LOG_DEBUG, "relay.deleted", "job=%lld", (long long)job);
+}
+
+void cs__relay_remove_end(struct cs__blob_write *w)
+{
+	log_removal(w->job, w->rc, w->err ? w->err : cs_strerror(w->rc));
+	cs__relay_write_free(w);
+}
+
 int cs__relay_delete_job(cs_hub *hub, int64_t job)
 {
 	struct cs__blob_writer *writer = cs__hub_relay_writer(hub);
@@ -275,17 +289,13 @@ int cs__relay_delete_job(cs_hub *hub, int64_t job)
 		w->job = job;
 		w->dir = dir;
 		w->remove = 1;
-		cs__blob_writer_submit(writer, w); /* logged when done */
+		cs__blob_writer_submit(writer, w); /* cs__relay_remove_end when done */
 		return CS_OK;
 	}
 	free(w);
 	if (r >= 0)
 		r = cs_fs_remove_tree(dir);
-	if (r < 0)
-		cs_log(CS_LOG_ERROR, "relay.delete_failed", "job=%lld error=\"%s\"", (long long)job,
-			cs_error_last());
-	else
-		cs_log(CS_LOG_DEBUG, "relay.deleted", "job=%lld", (long long)job);
+	log_removal(job, r, cs_error_last());
 	free(dir);
 	return r < 0 ? r : CS_OK;
 }

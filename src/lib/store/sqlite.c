@@ -25,7 +25,7 @@ struct cached_stmt {
 struct cs_store {
 	sqlite3 *db;
 	int in_tx;
-	int lazy; /* the open transaction began with cs_store_begin_lazy */
+	int lazy; /* synchronous is NORMAL (cs_store_begin_lazy) until restored */
 	struct cached_stmt cache[STMT_CACHE];
 	size_t ncache;
 	uint64_t clock;
@@ -117,12 +117,18 @@ static int restore_full(cs_store *st)
 	return r;
 }
 
+static int begin_immediate(cs_store *st)
+{
+	int r = cs_store_exec(st, "BEGIN IMMEDIATE");
+	if (r == 0)
+		st->in_tx = 1;
+	return r;
+}
+
 int cs_store_begin(cs_store *st)
 {
 	int r = restore_full(st);
-	if (r == 0 && (r = cs_store_exec(st, "BEGIN IMMEDIATE")) == 0)
-		st->in_tx = 1;
-	return r;
+	return r < 0 ? r : begin_immediate(st);
 }
 
 int cs_store_begin_lazy(cs_store *st)
@@ -135,9 +141,7 @@ int cs_store_begin_lazy(cs_store *st)
 	if (r < 0)
 		return r;
 	st->lazy = 1;
-	if ((r = cs_store_exec(st, "BEGIN IMMEDIATE")) == 0)
-		st->in_tx = 1;
-	else
+	if ((r = begin_immediate(st)) < 0)
 		restore_full(st); /* or at the next begin */
 	return r;
 }
