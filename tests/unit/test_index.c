@@ -835,6 +835,39 @@ static void test_parallel_reads(void **state)
 }
 
 /*
+ * Large files are hashed a buffer behind the reading and cutting, on a
+ * helper thread, while the next buffer is filled: every chunk hash must
+ * still be that of its own bytes, across many buffer switches, with chunks
+ * that repeat (the same bytes in both buffers) and a file whose length is
+ * not a multiple of anything.
+ */
+static void test_pipelined_hashing(void **state)
+{
+	struct fx *f = *state;
+	const size_t len = (37u << 20) + 12345, block = 5u << 20;
+	uint8_t *data = malloc(len);
+	cs_scan_stats st;
+	assert_non_null(data);
+	cs_test_fill_random(data, len, 99);
+	put(f, "random.bin", data, len);
+	for (size_t off = block; off + block <= len; off += block)
+		memcpy(data + off, data, block);
+	put(f, "repeats.bin", data, len);
+	size_t before = cs__ix_hasher_shared();
+	cs_assert_ok(cs_index_scan(f->ix, FOLDER, &st, NULL, NULL));
+	assert_int_equal(st.hashed_bytes, 2 * len);
+	assert_true(cs__ix_hasher_shared() > before + 4);
+	const char *names[] = {"random.bin", "repeats.bin"};
+	for (size_t i = 0; i < 2; i++) {
+		cs_file_entry *e = get(f, names[i]);
+		assert_true(e->nchunks > 8);
+		check_content(f, e);
+		cs_file_entry_free(e);
+	}
+	free(data);
+}
+
+/*
  * Files a caller wrote with known content are recorded without being read:
  * the next scan hashes none of them. One whose mtime moved before it was
  * noted, one replaced by a directory and one never written are left to the
@@ -926,6 +959,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreadable_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_hashing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_note_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

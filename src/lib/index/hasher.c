@@ -1,15 +1,25 @@
 /*
  * Chunk hashing on two threads (index_internal.h). A scan cuts a buffer
- * into chunks on its own thread (the chunker is sequential), then hashes
- * the buffer's chunks: half of the bytes on the scan's thread, half on a
- * helper that lives as long as the scan. A first scan of a large folder is
- * bound by SHA-256, so this nearly halves it on a machine with two cores.
+ * into chunks on its own thread (the chunker is sequential) and hands the
+ * buffer's chunks over as one batch; a helper that lives as long as the scan
+ * hashes them while the scan reads and cuts the next buffer (the second
+ * read buffer kept here makes that possible). When the scan needs the batch
+ * done and the helper is still at it, the scan hashes what is left itself:
+ * each chunk goes to whichever thread claims it first. A first scan of a
+ * large folder is bound by SHA-256 and the chunker, so this keeps both cores
+ * busy on a machine with two.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <certsync/bigmem.h>
 #include <certsync/error.h>
 #include <certsync/hash.h>
 #include "index_internal.h"
+
+/* Batches handed to a helper in this process (for tests). */
+static atomic_size_t shared;
 
 /* Below this many bytes the hand-off costs more than it saves. */
 #define HASHER_MIN_BYTES (512u * 1024)
@@ -18,19 +28,30 @@ struct cs__ix_hasher {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
-	/* the helper's share: chunks[from, to) of data at file offset base */
+	uint8_t *spare;   /* the caller's second read buffer, or NULL */
+	/* The batch: copies of the caller's chunks[first, first + n), whose
+	 * bytes are at data + offset - base. */
 	const uint8_t *data;
 	uint64_t base;
-	cs_chunk_ref *chunks;
-	size_t from, to;
-	int busy, quit;
+	cs_chunk_ref *batch;
+	size_t cap, n, first;
+	atomic_size_t next; /* the next batch entry nobody has claimed */
+	int offered;      /* under lock: the helper may join the batch */
+	int helping;      /* under lock: the helper is hashing batch entries */
+	int open;         /* the caller's side: a batch was begun, not finished */
+	int quit;
 };
 
-static void hash_range(const uint8_t *data, uint64_t base, cs_chunk_ref *chunks, size_t from,
-	size_t to)
+/* Hash batch entries until none is left to claim. */
+static void hash_claimed(struct cs__ix_hasher *h)
 {
-	for (size_t i = from; i < to; i++)
-		cs_sha256(chunks[i].hash, data + (chunks[i].offset - base), chunks[i].len);
+	for (;;) {
+		size_t i = atomic_fetch_add(&h->next, 1);
+		if (i >= h->n)
+			return;
+		cs_chunk_ref *c = &h->batch[i];
+		cs_sha256(c->hash, h->data + (c->offset - h->base), c->len);
+	}
 }
 
 static void *helper(void *arg)
@@ -38,26 +59,32 @@ static void *helper(void *arg)
 	struct cs__ix_hasher *h = arg;
 	pthread_mutex_lock(&h->lock);
 	for (;;) {
-		while (!h->busy && !h->quit)
+		while (!h->offered && !h->quit)
 			pthread_cond_wait(&h->wake, &h->lock);
 		if (h->quit)
 			break;
+		h->offered = 0;
+		h->helping = 1;
 		pthread_mutex_unlock(&h->lock);
-		hash_range(h->data, h->base, h->chunks, h->from, h->to);
+		hash_claimed(h);
 		pthread_mutex_lock(&h->lock);
-		h->busy = 0;
+		h->helping = 0;
 		pthread_cond_signal(&h->done);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return NULL;
 }
 
-int cs__ix_hasher_new(struct cs__ix_hasher **out)
+int cs__ix_hasher_new(struct cs__ix_hasher **out, size_t bufsize)
 {
 	struct cs__ix_hasher *h = calloc(1, sizeof(*h));
 	*out = NULL;
 	if (h == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
+	/* without a second buffer the caller waits for each batch before it
+	 * reuses its only one */
+	h->spare = bufsize ? cs_bigmem_alloc(bufsize) : NULL;
+	atomic_init(&h->next, 0);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->wake, NULL);
 	pthread_cond_init(&h->done, NULL);
@@ -65,6 +92,7 @@ int cs__ix_hasher_new(struct cs__ix_hasher **out)
 		pthread_cond_destroy(&h->done);
 		pthread_cond_destroy(&h->wake);
 		pthread_mutex_destroy(&h->lock);
+		cs_bigmem_free(h->spare);
 		free(h);
 		return cs_error_set(CS_ENOMEM, "cannot start a hashing thread");
 	}
@@ -72,42 +100,72 @@ int cs__ix_hasher_new(struct cs__ix_hasher **out)
 	return CS_OK;
 }
 
-void cs__ix_hasher_run(struct cs__ix_hasher *h, const uint8_t *data, uint64_t base,
-	cs_chunk_ref *chunks, size_t n)
+uint8_t *cs__ix_hasher_spare(struct cs__ix_hasher *h)
+{
+	return h ? h->spare : NULL;
+}
+
+int cs__ix_hasher_begin(struct cs__ix_hasher *h, const uint8_t *data, uint64_t base,
+	cs_chunk_ref *chunks, size_t first, size_t n)
 {
 	uint64_t bytes = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = first; i < first + n; i++)
 		bytes += chunks[i].len;
-	if (h == NULL || n < 2 || bytes < HASHER_MIN_BYTES) {
-		hash_range(data, base, chunks, 0, n);
-		return;
+	/* One batch at a time: with one still open, this one is hashed here. */
+	if (h == NULL || h->open || n < 2 || bytes < HASHER_MIN_BYTES) {
+		for (size_t i = first; i < first + n; i++)
+			cs_sha256(chunks[i].hash, data + (chunks[i].offset - base), chunks[i].len);
+		return 0;
 	}
-	/* the helper takes the chunks after the first half of the bytes */
-	size_t split = 0;
-	for (uint64_t acc = 0; split < n - 1 && acc + chunks[split].len <= bytes / 2; split++)
-		acc += chunks[split].len;
-	if (split == 0)
-		split = 1;
-	pthread_mutex_lock(&h->lock);
+	if (n > h->cap) {
+		cs_chunk_ref *b = realloc(h->batch, n * sizeof(*b));
+		if (b == NULL) {
+			for (size_t i = first; i < first + n; i++)
+				cs_sha256(chunks[i].hash, data + (chunks[i].offset - base), chunks[i].len);
+			return 0;
+		}
+		h->batch = b;
+		h->cap = n;
+	}
+	/* A copy: the caller's list may move (grow) while the batch is hashed. */
+	memcpy(h->batch, chunks + first, n * sizeof(*chunks));
 	h->data = data;
 	h->base = base;
-	h->chunks = chunks;
-	h->from = split;
-	h->to = n;
-	h->busy = 1;
+	h->first = first;
+	h->n = n;
+	atomic_store(&h->next, 0);
+	h->open = 1;
+	atomic_fetch_add(&shared, 1);
+	pthread_mutex_lock(&h->lock);
+	h->offered = 1;
 	pthread_cond_signal(&h->wake);
 	pthread_mutex_unlock(&h->lock);
-	hash_range(data, base, chunks, 0, split);
+	return 1;
+}
+
+void cs__ix_hasher_finish(struct cs__ix_hasher *h, cs_chunk_ref *chunks)
+{
+	if (h == NULL || !h->open)
+		return;
+	hash_claimed(h);
+	/* Every entry is claimed: a helper that has not woken yet must not
+	 * start, and one that is hashing finishes its last entry. */
 	pthread_mutex_lock(&h->lock);
-	while (h->busy)
+	h->offered = 0;
+	while (h->helping)
 		pthread_cond_wait(&h->done, &h->lock);
 	pthread_mutex_unlock(&h->lock);
+	if (chunks != NULL)
+		for (size_t i = 0; i < h->n; i++)
+			memcpy(chunks[h->first + i].hash, h->batch[i].hash, sizeof(chunks[0].hash));
+	h->open = 0;
 }
 
 void cs__ix_hasher_free(struct cs__ix_hasher *h)
 {
 	if (h == NULL)
 		return;
+	cs__ix_hasher_finish(h, NULL);
 	pthread_mutex_lock(&h->lock);
 	h->quit = 1;
 	pthread_cond_signal(&h->wake);
@@ -116,5 +174,12 @@ void cs__ix_hasher_free(struct cs__ix_hasher *h)
 	pthread_cond_destroy(&h->done);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
+	cs_bigmem_free(h->spare);
+	free(h->batch);
 	free(h);
+}
+
+size_t cs__ix_hasher_shared(void)
+{
+	return atomic_load(&shared);
 }

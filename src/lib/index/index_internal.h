@@ -99,7 +99,9 @@ struct cs__ix_hasher;
  * the scan. buf/bufsize is the caller's read buffer (at least twice
  * params.max_size). *hashed is increased by the bytes read; tick is called
  * between chunks so that the caller can report progress. hasher (may be
- * NULL) shares the hashing with a helper thread. */
+ * NULL) hashes each buffer's chunks on a helper thread while the next
+ * buffer is read and cut, alternating between buf and the hasher's spare
+ * buffer. */
 int cs__ix_read_file(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int dirfd,
 	const char *name, uint8_t *buf, size_t bufsize, struct cs__ix_hasher *hasher,
 	void (*tick)(void *arg), void *arg);
@@ -129,12 +131,24 @@ size_t cs__ix_reader_helped(void);
 
 /* ---- chunk hashing on two threads (hasher.c) ---- */
 
-/* Start the helper thread. */
-int cs__ix_hasher_new(struct cs__ix_hasher **out);
-/* Set chunks[i].hash for i < n; chunk i's bytes are at data + chunks[i].offset
- * - base. Shared with the helper when large enough; h NULL hashes here. */
-void cs__ix_hasher_run(struct cs__ix_hasher *h, const uint8_t *data, uint64_t base,
-	cs_chunk_ref *chunks, size_t n);
+/* Start the helper thread, with a second read buffer of bufsize bytes for
+ * the caller (none when 0 or when it cannot be had). */
+int cs__ix_hasher_new(struct cs__ix_hasher **out, size_t bufsize);
+/* The caller's second read buffer, or NULL (h NULL too). */
+uint8_t *cs__ix_hasher_spare(struct cs__ix_hasher *h);
+/* Hash chunks[first, first + n), whose bytes are at data + offset - base.
+ * Returns 0 when they were hashed here (h NULL, or too few bytes to share),
+ * 1 when the helper has begun: data must then stay unchanged, and the
+ * hashes reach chunks only at cs__ix_hasher_finish (chunks may move in the
+ * meantime; the entries' places in it may not). One batch at a time. */
+int cs__ix_hasher_begin(struct cs__ix_hasher *h, const uint8_t *data, uint64_t base,
+	cs_chunk_ref *chunks, size_t first, size_t n);
+/* Hash what the helper has not claimed of the begun batch, wait for the
+ * rest and copy the hashes into chunks (NULL: drop them). Nothing to do
+ * when no batch is open or h is NULL. */
+void cs__ix_hasher_finish(struct cs__ix_hasher *h, cs_chunk_ref *chunks);
+/* Batches handed to a helper in this process so far (for tests). */
+size_t cs__ix_hasher_shared(void);
 /* Stop the helper (NULL is fine). */
 void cs__ix_hasher_free(struct cs__ix_hasher *h);
 

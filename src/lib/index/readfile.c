@@ -83,7 +83,10 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 	size_t nchunks = 0, achunks = 0, fill = 0, pos = 0, unhashed = 0;
 	uint64_t total = 0;
 	struct stat before, after;
-	int eof = 0, r;
+	int eof = 0, hashing = 0, r;
+	/* b is the buffer being filled and cut; spare, when there is one, the
+	 * other, whose chunks may still be being hashed meanwhile. */
+	uint8_t *b = buf, *spare = cs__ix_hasher_spare(hasher);
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 
 	if (fd < 0) {
@@ -117,7 +120,7 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 
 	for (;;) {
 		size_t avail = fill - pos;
-		size_t n = avail ? cs_chunker_next(&ix->params, buf + pos, avail, eof) : 0;
+		size_t n = avail ? cs_chunker_next(&ix->params, b + pos, avail, eof) : 0;
 		if (n > 0) {
 			if ((r = push_chunk(&chunks, &nchunks, &achunks, (uint32_t)n, total - avail)) < 0)
 				goto done;
@@ -126,25 +129,44 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 				tick(arg);
 			continue;
 		}
-		/* The buffer is about to change (or the file is done): hash
-		 * the chunks cut from it. buf[0] is at file offset total - fill. */
+		/* The buffer is about to change (or the file is done): the
+		 * previous batch must be hashed by now, and the chunks cut from
+		 * this buffer are hashed while the next bytes are read and cut.
+		 * b[0] is at file offset total - fill. */
+		if (hashing) {
+			cs__ix_hasher_finish(hasher, chunks);
+			hashing = 0;
+		}
 		if (nchunks > unhashed)
-			cs__ix_hasher_run(hasher, buf, total - fill, chunks + unhashed,
+			hashing = cs__ix_hasher_begin(hasher, b, total - fill, chunks, unhashed,
 				nchunks - unhashed);
 		unhashed = nchunks;
 		if (eof)
 			break;
 		/* The chunker wants more bytes than are buffered (fewer than
 		 * max_size): read behind them, first moving them to the front
-		 * when less than max_size is free behind them. */
+		 * of the other buffer (free: only this one's batch is open),
+		 * or of this one once its batch is done, when less than
+		 * max_size is free behind them. */
 		if (bufsize - fill < ix->params.max_size) {
-			memmove(buf, buf + pos, avail);
+			if (spare != NULL) {
+				uint8_t *next = spare;
+				memcpy(next, b + pos, avail);
+				spare = b;
+				b = next;
+			} else {
+				if (hashing) {
+					cs__ix_hasher_finish(hasher, chunks);
+					hashing = 0;
+				}
+				memmove(b, b + pos, avail);
+			}
 			fill = avail;
 			pos = 0;
 		}
 		ssize_t got;
 		do
-			got = read(fd, buf + fill, bufsize - fill);
+			got = read(fd, b + fill, bufsize - fill);
 		while (got < 0 && errno == EINTR);
 		if (got < 0) {
 			r = CS__IX_READ_SKIP;
@@ -160,6 +182,7 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 			goto done;
 		}
 	}
+	cs__ix_hasher_finish(hasher, chunks);
 	if (fstat(fd, &after) != 0) {
 		r = CS__IX_READ_SKIP;
 		goto done;
@@ -191,6 +214,7 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 	e->size = (uint64_t)before.st_size;
 	r = CS__IX_READ_OK;
 done:
+	cs__ix_hasher_finish(hasher, chunks); /* a batch left open by a failure */
 	close(fd);
 	free(chunks);
 	return r;

@@ -295,7 +295,7 @@ static int start_reading(struct ix_scan *s)
 		if ((s->buf = s->own_buf = cs_bigmem_alloc(s->bufsize)) == NULL)
 			return cs_error_set(CS_ENOMEM, "out of memory");
 	}
-	if (cs__ix_hasher_new(&s->hasher) < 0)
+	if (cs__ix_hasher_new(&s->hasher, s->bufsize) < 0)
 		cs_error_clear();
 	return CS_OK;
 }

@@ -618,6 +618,7 @@ static void note_in_place(struct applier *a)
 static int run(struct applier *a)
 {
 	cs_scan_stats stats;
+	int64_t t0 = cs_clock_mono_ms(), t_staged, t_synced, t_placed;
 	int r;
 	if ((r = open_header(a)) < 0 || (r = load_manifest(a)) < 0)
 		return r;
@@ -657,8 +658,10 @@ static int run(struct applier *a)
 	}
 	if ((r = cs_index_commit(a->ix)) < 0)
 		return r;
+	t_staged = cs_clock_mono_ms();
 	if ((r = sync_root(a)) < 0)
 		return r;
+	t_synced = cs_clock_mono_ms();
 	if ((r = cs_index_begin(a->ix)) < 0)
 		return r;
 	/* Pass 1: directories and files, parents first. */
@@ -732,10 +735,15 @@ static int run(struct applier *a)
 	}
 	/* The renames, deletions and times must be durable before we record
 	 * the new bases and acknowledge. */
+	t_placed = cs_clock_mono_ms();
 	if ((r = sync_root(a)) < 0)
 		goto fail;
 	if ((r = cs_index_commit(a->ix)) < 0)
 		goto fail;
+	cs_log(CS_LOG_DEBUG, "relay.apply_phases", "job=%llu staged_ms=%lld synced_ms=%lld placed_ms=%lld "
+		"durable_ms=%lld", (unsigned long long)a->req->job, (long long)(t_staged - t0),
+		(long long)(t_synced - t_staged), (long long)(t_placed - t_synced),
+		(long long)(cs_clock_mono_ms() - t_placed));
 	progress(a, 1);
 	return CS_OK;
 fail:
