@@ -2,6 +2,7 @@
  * references, bases and path rules. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,14 +703,14 @@ static void test_unreadable_dir(void **state)
 struct writer {
 	const char *path;
 	const uint8_t *content[2];
-	volatile int stop;
+	atomic_int stop;
 };
 
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 	unsigned n = 0;
-	while (!w->stop) {
+	while (!atomic_load(&w->stop)) {
 		int fd = open(w->path, O_WRONLY);
 		if (fd >= 0) {
 			/* In pieces, so that a reader can see half of each. */
@@ -766,7 +767,7 @@ static void test_torn_reads(void **state)
 		recorded += folder_seq(f) != before;
 		cs_file_entry_free(e);
 	}
-	w.stop = 1;
+	atomic_store(&w.stop, 1);
 	pthread_join(t, NULL);
 	print_message("busy file recorded anew in %d of 25 scans\n", recorded);
 	free((char *)w.path);
