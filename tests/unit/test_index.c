@@ -854,16 +854,83 @@ static void test_pipelined_hashing(void **state)
 	for (size_t off = block; off + block <= len; off += block)
 		memcpy(data + off, data, block);
 	put(f, "repeats.bin", data, len);
+	/* Each file is read by the walk (the reader's helper only takes part
+	 * in runs of several files), a buffer of at least 8 MiB at a time:
+	 * at least five batches per file go to the hashing helper. */
 	size_t before = cs__ix_hasher_shared();
 	cs_assert_ok(cs_index_scan(f->ix, FOLDER, &st, NULL, NULL));
 	assert_int_equal(st.hashed_bytes, 2 * len);
-	assert_true(cs__ix_hasher_shared() > before + 4);
+	assert_true(cs__ix_hasher_shared() >= before + 8);
 	const char *names[] = {"random.bin", "repeats.bin"};
 	for (size_t i = 0; i < 2; i++) {
 		cs_file_entry *e = get(f, names[i]);
 		assert_true(e->nchunks > 8);
 		check_content(f, e);
 		cs_file_entry_free(e);
+	}
+	free(data);
+}
+
+/*
+ * The hasher on its own: two batches of uneven chunks as a scan hands them
+ * over, with and without the spare buffer, shared between the two threads
+ * or left wholly to the helper; every hash must be that of its own bytes and
+ * land on its own chunk. A batch begun while another is open is hashed on
+ * the spot.
+ */
+static void test_hasher_batches(void **state)
+{
+	(void)state;
+	const size_t len = 24u << 20;
+	const uint64_t base = 1000000;
+	uint8_t *data = malloc(len), want[CS_SHA256_LEN];
+	cs_chunk_ref chunks[64], extra[2];
+	size_t n = 0;
+	assert_non_null(data);
+	cs_test_fill_random(data, len, 5);
+	for (uint64_t off = 0; off < len && n < 64; n++) {
+		size_t c = (n * 7919 % 900 + 100) * 1024;
+		if (c > len - off)
+			c = len - off;
+		chunks[n].offset = base + off;
+		chunks[n].len = (uint32_t)c;
+		off += c;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		extra[i].offset = base + i * (512u << 10);
+		extra[i].len = 512u << 10;
+	}
+	for (int spare = 0; spare <= 1; spare++) {
+		for (int leave = 0; leave <= 1; leave++) {
+			struct cs__ix_hasher *h = NULL;
+			size_t half = n / 2, before = cs__ix_hasher_helper_hashed();
+			cs_assert_ok(cs__ix_hasher_new(&h, spare ? len : 0));
+			assert_true((cs__ix_hasher_spare(h, len) != NULL) == spare);
+			assert_null(cs__ix_hasher_spare(h, len + 1));
+			for (size_t i = 0; i < n; i++)
+				memset(chunks[i].hash, 0, CS_SHA256_LEN);
+			memset(extra[0].hash, 0, CS_SHA256_LEN);
+			memset(extra[1].hash, 0, CS_SHA256_LEN);
+			cs__ix_hasher_leave_to_helper(leave);
+			assert_int_equal(cs__ix_hasher_begin(h, data, base, chunks, 0, half), 1);
+			assert_int_equal(cs__ix_hasher_begin(h, data, base, extra, 0, 2), 0);
+			cs__ix_hasher_finish(h, chunks);
+			assert_int_equal(cs__ix_hasher_begin(h, data, base, chunks, half, n - half), 1);
+			cs__ix_hasher_finish(h, chunks);
+			cs__ix_hasher_finish(h, chunks); /* nothing open: nothing happens */
+			cs__ix_hasher_leave_to_helper(0);
+			if (leave)
+				assert_int_equal(cs__ix_hasher_helper_hashed() - before, n);
+			for (size_t i = 0; i < n; i++) {
+				cs_sha256(want, data + (chunks[i].offset - base), chunks[i].len);
+				assert_memory_equal(want, chunks[i].hash, CS_SHA256_LEN);
+			}
+			for (size_t i = 0; i < 2; i++) {
+				cs_sha256(want, data + (extra[i].offset - base), extra[i].len);
+				assert_memory_equal(want, extra[i].hash, CS_SHA256_LEN);
+			}
+			cs__ix_hasher_free(h);
+		}
 	}
 	free(data);
 }
@@ -961,6 +1028,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_hashing, setup, teardown),
+		cmocka_unit_test(test_hasher_batches),
 		cmocka_unit_test_setup_teardown(test_note_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

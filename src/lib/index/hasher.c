@@ -18,8 +18,10 @@
 #include <certsync/hash.h>
 #include "index_internal.h"
 
-/* Batches handed to a helper in this process (for tests). */
-static atomic_size_t shared;
+/* Batches handed to a helper, and batch entries the helper hashed, in this
+ * process; and whether finish leaves every entry to the helper (for tests). */
+static atomic_size_t shared, helper_hashed;
+static atomic_int leave_to_helper;
 
 /* Below this many bytes the hand-off costs more than it saves. */
 #define HASHER_MIN_BYTES (512u * 1024)
@@ -29,6 +31,7 @@ struct cs__ix_hasher {
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
 	uint8_t *spare;   /* the caller's second read buffer, or NULL */
+	size_t spare_size;
 	/* The batch: copies of the caller's chunks[first, first + n), whose
 	 * bytes are at data + offset - base. */
 	const uint8_t *data;
@@ -42,13 +45,14 @@ struct cs__ix_hasher {
 	int quit;
 };
 
-/* Hash batch entries until none is left to claim. */
-static void hash_claimed(struct cs__ix_hasher *h)
+/* Hash batch entries until none is left to claim; how many. */
+static size_t hash_claimed(struct cs__ix_hasher *h)
 {
-	for (;;) {
+	size_t done = 0;
+	for (;; done++) {
 		size_t i = atomic_fetch_add(&h->next, 1);
 		if (i >= h->n)
-			return;
+			return done;
 		cs_chunk_ref *c = &h->batch[i];
 		cs_sha256(c->hash, h->data + (c->offset - h->base), c->len);
 	}
@@ -66,7 +70,7 @@ static void *helper(void *arg)
 		h->offered = 0;
 		h->helping = 1;
 		pthread_mutex_unlock(&h->lock);
-		hash_claimed(h);
+		atomic_fetch_add(&helper_hashed, hash_claimed(h));
 		pthread_mutex_lock(&h->lock);
 		h->helping = 0;
 		pthread_cond_signal(&h->done);
@@ -84,6 +88,7 @@ int cs__ix_hasher_new(struct cs__ix_hasher **out, size_t bufsize)
 	/* without a second buffer the caller waits for each batch before it
 	 * reuses its only one */
 	h->spare = bufsize ? cs_bigmem_alloc(bufsize) : NULL;
+	h->spare_size = h->spare ? bufsize : 0;
 	atomic_init(&h->next, 0);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->wake, NULL);
@@ -100,9 +105,9 @@ int cs__ix_hasher_new(struct cs__ix_hasher **out, size_t bufsize)
 	return CS_OK;
 }
 
-uint8_t *cs__ix_hasher_spare(struct cs__ix_hasher *h)
+uint8_t *cs__ix_hasher_spare(struct cs__ix_hasher *h, size_t bufsize)
 {
-	return h ? h->spare : NULL;
+	return h && h->spare_size >= bufsize ? h->spare : NULL;
 }
 
 int cs__ix_hasher_begin(struct cs__ix_hasher *h, const uint8_t *data, uint64_t base,
@@ -147,6 +152,12 @@ void cs__ix_hasher_finish(struct cs__ix_hasher *h, cs_chunk_ref *chunks)
 {
 	if (h == NULL || !h->open)
 		return;
+	pthread_mutex_lock(&h->lock);
+	if (atomic_load(&leave_to_helper)) {
+		while (h->offered || h->helping)
+			pthread_cond_wait(&h->done, &h->lock);
+	}
+	pthread_mutex_unlock(&h->lock);
 	hash_claimed(h);
 	/* Every entry is claimed: a helper that has not woken yet must not
 	 * start, and one that is hashing finishes its last entry. */
@@ -182,4 +193,14 @@ void cs__ix_hasher_free(struct cs__ix_hasher *h)
 size_t cs__ix_hasher_shared(void)
 {
 	return atomic_load(&shared);
+}
+
+size_t cs__ix_hasher_helper_hashed(void)
+{
+	return atomic_load(&helper_hashed);
+}
+
+void cs__ix_hasher_leave_to_helper(int on)
+{
+	atomic_store(&leave_to_helper, on);
 }

@@ -134,21 +134,28 @@ size_t cs__ix_reader_helped(void);
 /* Start the helper thread, with a second read buffer of bufsize bytes for
  * the caller (none when 0 or when it cannot be had). */
 int cs__ix_hasher_new(struct cs__ix_hasher **out, size_t bufsize);
-/* The caller's second read buffer, or NULL (h NULL too). */
-uint8_t *cs__ix_hasher_spare(struct cs__ix_hasher *h);
+/* The caller's second read buffer when it holds at least bufsize bytes,
+ * else NULL (h NULL too). */
+uint8_t *cs__ix_hasher_spare(struct cs__ix_hasher *h, size_t bufsize);
 /* Hash chunks[first, first + n), whose bytes are at data + offset - base.
- * Returns 0 when they were hashed here (h NULL, or too few bytes to share),
- * 1 when the helper has begun: data must then stay unchanged, and the
- * hashes reach chunks only at cs__ix_hasher_finish (chunks may move in the
- * meantime; the entries' places in it may not). One batch at a time. */
+ * Returns 0 when they were hashed here (h NULL, too few bytes to share,
+ * another batch still open, or no memory for the batch), 1 when the helper
+ * has begun: data must then stay unchanged, and the hashes reach chunks
+ * only at cs__ix_hasher_finish (chunks may move in the meantime; the
+ * entries' places in it may not). */
 int cs__ix_hasher_begin(struct cs__ix_hasher *h, const uint8_t *data, uint64_t base,
 	cs_chunk_ref *chunks, size_t first, size_t n);
 /* Hash what the helper has not claimed of the begun batch, wait for the
  * rest and copy the hashes into chunks (NULL: drop them). Nothing to do
  * when no batch is open or h is NULL. */
 void cs__ix_hasher_finish(struct cs__ix_hasher *h, cs_chunk_ref *chunks);
-/* Batches handed to a helper in this process so far (for tests). */
+/* Batches handed to a helper, and batch entries a helper hashed, in this
+ * process so far (for tests). */
 size_t cs__ix_hasher_shared(void);
+size_t cs__ix_hasher_helper_hashed(void);
+/* For tests: with on, finish waits for the helper to hash the whole batch
+ * instead of sharing it. */
+void cs__ix_hasher_leave_to_helper(int on);
 /* Stop the helper (NULL is fine). */
 void cs__ix_hasher_free(struct cs__ix_hasher *h);
 

@@ -86,7 +86,7 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 	int eof = 0, hashing = 0, r;
 	/* b is the buffer being filled and cut; spare, when there is one, the
 	 * other, whose chunks may still be being hashed meanwhile. */
-	uint8_t *b = buf, *spare = cs__ix_hasher_spare(hasher);
+	uint8_t *b = buf, *spare = cs__ix_hasher_spare(hasher, bufsize);
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 
 	if (fd < 0) {
