@@ -7,8 +7,12 @@
  * wait at any time. When the thread cannot be started every step runs on
  * the caller's thread instead, with the same results.
  *
+ * Large files (written with direct I/O) are made durable as they are written
+ * by a second thread, a few MiB at a time (stage_writer.c, FLUSH_BYTES).
+ *
  * The first failure is kept: later steps are dropped (their temporary files
- * removed) and every call after it returns that failure. */
+ * removed) and every call after it returns that failure; a failed background
+ * flush is such a failure. */
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -36,6 +40,14 @@ struct cs_stage_writer {
 	size_t dlen;   /* bytes waiting in dbuf */
 	uint64_t dpos; /* where in the file dbuf[0] goes */
 	int direct;   /* the open file is written through dbuf */
+	/* Background flushes of large files (stage_writer.c, FLUSH_BYTES). */
+	pthread_t flusher;
+	pthread_cond_t flush_cv;
+	int flusher_state;  /* 0 not started, 1 running, -1 could not start */
+	int flush_wanted;   /* under lock: flush_fd waits for the flusher */
+	int flush_fd;       /* under lock: a duplicate of the file to flush */
+	const char *flush_path;
+	uint64_t unflushed; /* direct-I/O bytes since the last request */
 	int error; /* the first failure, set under lock */
 	char message[512];
 };
@@ -53,9 +65,13 @@ int cs_stage_writer_data(struct cs_stage_writer *w, uint8_t *data, size_t len);
 int cs_stage_writer_finish(struct cs_stage_writer *w, uint32_t mode, int64_t mtime_ns);
 /* Drop the open file (its content failed a check). */
 void cs_stage_writer_abandon(struct cs_stage_writer *w);
-/* Wait until every step handed over is done; the first failure, if any. */
+/* Wait until every step handed over and the background flush under way are
+ * done; the first failure, if any. */
 int cs_stage_writer_drain(struct cs_stage_writer *w);
-/* Drain and stop the thread; safe to call twice or after a failed start. */
+/* Drain and stop the thread (and the flusher, after the flush under way);
+ * safe to call twice or after a failed start. */
 void cs_stage_writer_stop(struct cs_stage_writer *w);
+/* Background flushes made by stage writers in this process (for tests). */
+size_t cs__stage_writer_flushes(void);
 
 #endif
