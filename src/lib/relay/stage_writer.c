@@ -22,8 +22,11 @@
  * syncfs before the renames finds little left to do. */
 #define WRITEBACK_STEP (8u << 20)
 /* A large file's data is made durable in the background (fdatasync on a
- * second thread) every this many bytes written with direct I/O; requests
- * that come while one runs are merged into it. */
+ * second thread) every this many bytes written with direct I/O. A request
+ * made while a flush runs is dropped: what was written meanwhile goes with
+ * the next request, or with the caller's own sync. A file abandoned after
+ * its request may still be flushed (a failure of that flush fails the
+ * writer like any other). */
 #define FLUSH_BYTES (4u << 20)
 /* Files at least this large are written with direct I/O, in requests of
  * DIRECT_BUF bytes. */
@@ -85,7 +88,7 @@ static void *flusher_main(void *arg)
 	struct cs_stage_writer *w = arg;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->flush_wanted && !w->quit)
+		while (!w->flush_wanted && !w->flush_quit)
 			pthread_cond_wait(&w->flush_cv, &w->lock);
 		if (!w->flush_wanted)
 			break;
@@ -106,7 +109,8 @@ static void *flusher_main(void *arg)
 }
 
 /* Count bytes written with direct I/O; every FLUSH_BYTES, hand the open
- * file to the flusher (started on first need) unless it is still busy.
+ * file to the flusher (started on first need) unless it is still busy (the
+ * request is then dropped).
  * Without the thread the caller's sync simply has more to do. */
 static void note_written(struct cs_stage_writer *w, uint64_t n)
 {
@@ -157,10 +161,19 @@ static int flush_direct(struct cs_stage_writer *w)
 	return 0;
 }
 
+/* Whether a failure was recorded (by any thread). */
+static int failed(struct cs_stage_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	int e = w->error;
+	pthread_mutex_unlock(&w->lock);
+	return e != 0;
+}
+
 /* Carry out one step; runs on the writer's thread (or the caller's). */
 static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 {
-	if (w->error) {
+	if (failed(w)) {
 		drop_file(w);
 		return;
 	}
@@ -169,6 +182,7 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 		drop_file(w);
 		w->path = s->path;
 		w->written = w->kicked = 0;
+		w->unflushed = 0;
 		/* Staged in the folder's root: the same file system as every
 		 * final path, so the later rename is atomic wherever it goes. */
 		if (asprintf(&w->tmp, "%s/" CS_TMP_PREFIX "XXXXXX", w->root) < 0) {
@@ -296,7 +310,13 @@ int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **st
 /* The first failure, raised as this thread's error. */
 static int failure(struct cs_stage_writer *w)
 {
-	return w->error ? cs_error_set(w->error, "%s", w->message) : CS_OK;
+	char message[sizeof(w->message)];
+	pthread_mutex_lock(&w->lock);
+	int e = w->error;
+	if (e)
+		memcpy(message, w->message, sizeof(message));
+	pthread_mutex_unlock(&w->lock);
+	return e ? cs_error_set(e, "%s", message) : CS_OK;
 }
 
 static int hand_over(struct cs_stage_writer *w, struct cs_stage_step *s)
@@ -399,12 +419,17 @@ void cs_stage_writer_stop(struct cs_stage_writer *w)
 		w->threaded = 0;
 	}
 	if (w->flusher_state == 1) {
+		/* after the writer: its last steps may still ask for a flush */
 		pthread_mutex_lock(&w->lock);
-		w->quit = 1;
+		w->flush_quit = 1;
 		pthread_cond_broadcast(&w->flush_cv);
 		pthread_mutex_unlock(&w->lock);
 		pthread_join(w->flusher, NULL);
 	}
+	if (w->flush_wanted)
+		close(w->flush_fd); /* asked for when no flusher was left to take it */
+	w->flush_wanted = 0;
+	w->flush_fd = -1;
 	w->flusher_state = 0;
 	drop_file(w); /* a file opened but never finished */
 	if (w->dbuf) {

@@ -45,6 +45,7 @@ struct cs_stage_writer {
 	pthread_cond_t flush_cv;
 	int flusher_state;  /* 0 not started, 1 running, -1 could not start */
 	int flush_wanted;   /* under lock: flush_fd waits for the flusher */
+	int flush_quit;     /* under lock: the flusher ends (set after the writer's end) */
 	int flush_fd;       /* under lock: a duplicate of the file to flush */
 	const char *flush_path;
 	uint64_t unflushed; /* direct-I/O bytes since the last request */
@@ -55,8 +56,8 @@ struct cs_stage_writer {
 /* Start a writer making temporary files under root; staged[i] receives the
  * name of entry i's file once it is finished. */
 int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **staged);
-/* Begin the temporary file for manifest entry `entry` (path for messages)
- * that will hold size bytes. */
+/* Begin the temporary file for manifest entry `entry` (path for messages,
+ * borrowed until cs_stage_writer_stop) that will hold size bytes. */
 int cs_stage_writer_open(struct cs_stage_writer *w, size_t entry, const char *path, uint64_t size);
 /* Append len bytes to the open file; takes data (malloc'ed) in every case.
  * Waits while too many bytes are queued. */
@@ -66,7 +67,7 @@ int cs_stage_writer_finish(struct cs_stage_writer *w, uint32_t mode, int64_t mti
 /* Drop the open file (its content failed a check). */
 void cs_stage_writer_abandon(struct cs_stage_writer *w);
 /* Wait until every step handed over and the background flush under way are
- * done; the first failure, if any. */
+ * done; the first failure, if any. Not after cs_stage_writer_stop. */
 int cs_stage_writer_drain(struct cs_stage_writer *w);
 /* Drain and stop the thread (and the flusher, after the flush under way);
  * safe to call twice or after a failed start. */
