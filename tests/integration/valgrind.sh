@@ -35,7 +35,8 @@ for d in A B; do
   device_new $d && folder_add $d docs "$T_DIR/$d-docs" >/dev/null || { t_fail "enroll $d"; t_finish; exit 1; }
 done
 mkdir -p "$T_DIR/A-docs/sub"
-head -c 1500000 /dev/urandom > "$T_DIR/A-docs/sub/data.bin"
+# over 4 MiB: the destination flushes it in the background while writing it
+head -c 9000000 /dev/urandom > "$T_DIR/A-docs/sub/data.bin"
 echo hello > "$T_DIR/A-docs/hello.txt"
 agent_start A
 agent_start B
