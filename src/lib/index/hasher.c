@@ -110,6 +110,14 @@ uint8_t *cs__ix_hasher_spare(struct cs__ix_hasher *h, size_t bufsize)
 	return h && h->spare_size >= bufsize ? h->spare : NULL;
 }
 
+/* Hash chunks[0, n) on this thread; 0, for cs__ix_hasher_begin. */
+static int hash_here(const uint8_t *data, uint64_t base, cs_chunk_ref *chunks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cs_sha256(chunks[i].hash, data + (chunks[i].offset - base), chunks[i].len);
+	return 0;
+}
+
 int cs__ix_hasher_begin(struct cs__ix_hasher *h, const uint8_t *data, uint64_t base,
 	cs_chunk_ref *chunks, size_t first, size_t n)
 {
@@ -117,18 +125,12 @@ int cs__ix_hasher_begin(struct cs__ix_hasher *h, const uint8_t *data, uint64_t b
 	for (size_t i = first; i < first + n; i++)
 		bytes += chunks[i].len;
 	/* One batch at a time: with one still open, this one is hashed here. */
-	if (h == NULL || h->open || n < 2 || bytes < HASHER_MIN_BYTES) {
-		for (size_t i = first; i < first + n; i++)
-			cs_sha256(chunks[i].hash, data + (chunks[i].offset - base), chunks[i].len);
-		return 0;
-	}
+	if (h == NULL || h->open || n < 2 || bytes < HASHER_MIN_BYTES)
+		return hash_here(data, base, chunks + first, n);
 	if (n > h->cap) {
 		cs_chunk_ref *b = realloc(h->batch, n * sizeof(*b));
-		if (b == NULL) {
-			for (size_t i = first; i < first + n; i++)
-				cs_sha256(chunks[i].hash, data + (chunks[i].offset - base), chunks[i].len);
-			return 0;
-		}
+		if (b == NULL)
+			return hash_here(data, base, chunks + first, n);
 		h->batch = b;
 		h->cap = n;
 	}

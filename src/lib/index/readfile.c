@@ -83,7 +83,7 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 	size_t nchunks = 0, achunks = 0, fill = 0, pos = 0, unhashed = 0;
 	uint64_t total = 0;
 	struct stat before, after;
-	int eof = 0, hashing = 0, r;
+	int eof = 0, r;
 	/* b is the buffer being filled and cut; spare, when there is one, the
 	 * other, whose chunks may still be being hashed meanwhile. */
 	uint8_t *b = buf, *spare = cs__ix_hasher_spare(hasher, bufsize);
@@ -132,13 +132,11 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 		/* The buffer is about to change (or the file is done): the
 		 * previous batch must be hashed by now, and the chunks cut from
 		 * this buffer are hashed while the next bytes are read and cut.
-		 * b[0] is at file offset total - fill. */
-		if (hashing) {
-			cs__ix_hasher_finish(hasher, chunks);
-			hashing = 0;
-		}
+		 * b[0] is at file offset total - fill. (Finishing when no batch
+		 * is open does nothing.) */
+		cs__ix_hasher_finish(hasher, chunks);
 		if (nchunks > unhashed)
-			hashing = cs__ix_hasher_begin(hasher, b, total - fill, chunks, unhashed,
+			cs__ix_hasher_begin(hasher, b, total - fill, chunks, unhashed,
 				nchunks - unhashed);
 		unhashed = nchunks;
 		if (eof)
@@ -155,10 +153,7 @@ static int read_once(cs_file_entry *e, uint64_t *hashed, const cs_index *ix, int
 				spare = b;
 				b = next;
 			} else {
-				if (hashing) {
-					cs__ix_hasher_finish(hasher, chunks);
-					hashing = 0;
-				}
+				cs__ix_hasher_finish(hasher, chunks);
 				memmove(b, b + pos, avail);
 			}
 			fill = avail;
