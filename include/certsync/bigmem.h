@@ -11,7 +11,8 @@
  * would spend seconds in faults. These buffers are aligned to 2 MiB, asked
  * of the kernel as transparent huge pages (one fault per 2 MiB where the
  * kernel allows it), and kept in a process-wide pool when freed, so a
- * steady stream of packs reuses the same few buffers.
+ * steady stream of packs reuses the same few buffers. A request takes the
+ * smallest spare buffer large enough for it.
  *
  * Thread-safe. Every buffer is aligned for direct I/O (CS_FS_DIRECT_ALIGN).
  */
@@ -29,6 +30,16 @@ CS_EXTERN void *cs_bigmem_alloc(size_t len);
  * is passed to free(), so code that hands buffers on may take either; NULL
  * is a no-op. */
 CS_EXTERN void cs_bigmem_free(void *p);
+/* The size of the buffers cs_bigmem_warm() adds: the largest the data
+ * paths ask for (a pack of CS_PACK_MAX bytes with its framing, rounded up
+ * to a whole 2 MiB). */
+#define CS_BIGMEM_WARM_BUFFER (10u * 1024 * 1024)
+/* Map and touch buffers of CS_BIGMEM_WARM_BUFFER bytes into the pool, as
+ * many as fit in bytes and in CS_BIGMEM_SPARE_MAX, so that the first
+ * transfers of a process take memory it already holds (any request up to
+ * that size can be served by one). Returns the bytes added; fewer than
+ * asked when memory is short or the pool is full. */
+CS_EXTERN size_t cs_bigmem_warm(size_t bytes);
 /* Bytes held in the pool for reuse (for tests and diagnostics). */
 CS_EXTERN size_t cs_bigmem_spare(void);
 

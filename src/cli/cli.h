@@ -7,6 +7,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <certsync/procmem.h>
 
 /* One option of a command. arg is the metavariable ("DIR") or NULL for a
  * flag. After cli_parse, value holds the argument (or "1" for a flag given
@@ -49,6 +50,17 @@ int cli_parse_args(int argc, char **argv, struct cli_option *opts, const char *u
 /* A decimal number in 1..max (digits only), or 0 when s is NULL, malformed
  * or out of range. */
 uint64_t cli_count(const char *s, uint64_t max);
+
+/* The option table entry of `--warm-memory MIB` (hub serve, agent run). */
+#define CLI_STRINGIFY_(x) #x
+#define CLI_STRINGIFY(x) CLI_STRINGIFY_(x)
+#define CLI_WARM_MEMORY_OPTION \
+	{"warm-memory", 0, "MIB", "heap to touch at start, so that the first transfers do not " \
+		"fault it in (0: none, at most " CLI_STRINGIFY(CS_PROCMEM_WARM_MAX_MIB) \
+		")", CLI_STRINGIFY(CS_PROCMEM_WARM_DEFAULT_MIB), NULL, 0}
+/* Set the process's heap up for serving (certsync/procmem.h) as
+ * `--warm-memory` says; 0, or 2 after a usage error was printed. */
+int cli_prepare_memory(const struct cli_option *opts);
 
 /* The value of the named option (NULL when absent and without default). */
 const char *cli_get(const struct cli_option *opts, const char *name);

@@ -24,9 +24,11 @@ static int agent_run(int argc, char **argv)
 		{"data", 'd', "DIR", "device data directory", NULL, NULL, 0},
 		{"once", 0, NULL, "serve the tasks waiting now, then exit", NULL, NULL, 0},
 		{"log-level", 0, "LEVEL", "debug, info, warn or error", "info", NULL, 0},
+		CLI_WARM_MEMORY_OPTION,
 		{NULL, 0, NULL, NULL, NULL, NULL, 0},
 	};
-	int npos, r = cli_parse(argc, argv, opts, "certsync agent run [--data DIR] [--once]",
+	int npos, r = cli_parse(argc, argv, opts,
+		"certsync agent run [--data DIR] [--once] [--log-level L] [--warm-memory MIB]",
 		"Keep one connection to the hub and answer its sync requests: produce sealed deltas as a "
 		"source, apply them as a destination. Stops on SIGINT or SIGTERM.", &npos);
 	if (r)
@@ -36,6 +38,8 @@ static int agent_run(int argc, char **argv)
 		return cli_usage_error("unknown log level '%s'", cli_get(opts, "log-level"));
 	cs_log_set_level((enum cs_log_level)level);
 	cs_log_set_role("agent");
+	if (cli_prepare_memory(opts) != 0)
+		return 2;
 	const char *dir = cli_get(opts, "data");
 	if (dir == NULL)
 		dir = cli_default_data_dir("device");

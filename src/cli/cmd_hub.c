@@ -130,10 +130,11 @@ static int hub_serve(int argc, char **argv)
 		{"listen", 'l', "ADDR", "listen address, overriding hub.json (port 0: any free port)",
 			NULL, NULL, 0},
 		{"log-level", 0, "LEVEL", "debug, info, warn, error or off", "info", NULL, 0},
+		CLI_WARM_MEMORY_OPTION,
 		{NULL, 0, NULL, NULL, NULL, NULL, 0},
 	};
 	int npos, r = cli_parse(argc, argv, opts,
-		"certsync hub serve [--data DIR] [--listen ADDR] [--log-level L]",
+		"certsync hub serve [--data DIR] [--listen ADDR] [--log-level L] [--warm-memory MIB]",
 		"Run the hub until SIGINT or SIGTERM. Prints 'hub listening on URL' once the socket "
 		"is bound; logs go to stderr.", &npos);
 	if (r)
@@ -145,6 +146,8 @@ static int hub_serve(int argc, char **argv)
 		return cli_usage_error("unknown log level '%s'", cli_get(opts, "log-level"));
 	cs_log_set_level((enum cs_log_level)level);
 	cs_log_set_role("hub");
+	if (cli_prepare_memory(opts) != 0)
+		return 2;
 	char *dir = hub_data_dir(opts);
 	cs_hub *hub = NULL;
 	int rc = 0;

@@ -1,5 +1,4 @@
 /* certsync: one binary, one subcommand per role (DESIGN §1). */
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,14 +30,9 @@ static const struct cli_command commands[] = {
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
-	/* Buffers of a few MiB come and go for every chunk, blob and record.
-	 * Keep them on the heap and keep freed memory for the next one: fresh
-	 * pages from mmap cost a page fault each (very dear in virtual machines),
-	 * recycled ones nothing. 32 MiB is the largest threshold glibc takes on
-	 * 64-bit systems; a larger one is refused and leaves every block from
-	 * 128 KiB up to mmap. The bulk paths use certsync/bigmem.h besides. */
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	/* Buffers of a few MiB come and go for every chunk, blob and record:
+	 * keep them on the heap, and keep freed memory for the next one. */
+	cs_procmem_tune();
 	if (argc > 1 && strcmp(argv[1], "--version") == 0)
 		return cmd_version(argc, argv);
 	return cli_dispatch(argc, argv, commands, "certsync");

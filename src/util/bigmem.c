@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <certsync/bigmem.h>
 
 #define HUGE_SIZE (2u * 1024 * 1024)
@@ -94,13 +95,18 @@ void *cs_bigmem_alloc(size_t len)
 	}
 	size_t steps = steps_of(len), size = steps * HUGE_SIZE;
 	void *p = NULL;
+	/* The smallest spare that is large enough: one of the same size when
+	 * there is one, else a larger one rather than fresh memory (it goes
+	 * back to its own size when freed). */
 	pthread_mutex_lock(&lock);
-	if (steps <= CLASSES && pool[steps] != NULL) {
-		struct spare *s = pool[steps];
-		pool[steps] = s->next;
-		spare_bytes -= size;
-		p = s;
-	}
+	for (size_t k = steps; k <= CLASSES && p == NULL; k++)
+		if (pool[k] != NULL) {
+			struct spare *s = pool[k];
+			pool[k] = s->next;
+			size = k * HUGE_SIZE;
+			spare_bytes -= size;
+			p = s;
+		}
 	pthread_mutex_unlock(&lock);
 	if (p == NULL && (p = map_aligned(size)) == NULL)
 		return NULL;
@@ -132,6 +138,31 @@ void cs_bigmem_free(void *p)
 		free(p);
 	else if (!keep)
 		munmap(p, size);
+}
+
+size_t cs_bigmem_warm(size_t bytes)
+{
+	size_t size = steps_of(CS_BIGMEM_WARM_BUFFER) * HUGE_SIZE, added = 0;
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t page = ps > 0 ? (size_t)ps : 4096;
+	while (bytes - added >= size) {
+		pthread_mutex_lock(&lock);
+		int room = spare_bytes + size <= CS_BIGMEM_SPARE_MAX;
+		pthread_mutex_unlock(&lock);
+		uint8_t *p = room ? map_aligned(size) : NULL;
+		if (p == NULL)
+			break;
+		for (size_t off = 0; off < size; off += page)
+			((volatile uint8_t *)p)[off] = 0;
+		pthread_mutex_lock(&lock);
+		struct spare *s = (struct spare *)p;
+		s->next = pool[size / HUGE_SIZE];
+		pool[size / HUGE_SIZE] = s;
+		spare_bytes += size;
+		pthread_mutex_unlock(&lock);
+		added += size;
+	}
+	return added;
 }
 
 size_t cs_bigmem_spare(void)

@@ -1,0 +1,77 @@
+/* The heap of a process that moves bulk data (certsync/procmem.h). */
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <certsync/bigmem.h>
+#include <certsync/procmem.h>
+
+#define PIECE (1024u * 1024) /* well under the mmap threshold of cs_procmem_tune */
+#define MMAP_THRESHOLD (32u * 1024 * 1024)
+#define TRIM_THRESHOLD (256u * 1024 * 1024)
+
+/* Take bytes of heap in pieces, write a byte in each page, and free the
+ * pieces newest first, so they merge back into one free block the heap
+ * keeps (it stays below the trim threshold). */
+static void warm(size_t bytes)
+{
+	size_t n = bytes / PIECE, got = 0;
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t page = ps > 0 ? (size_t)ps : 4096;
+	void **pieces = n ? calloc(n, sizeof(*pieces)) : NULL;
+	if (pieces == NULL)
+		return;
+	for (; got < n; got++) {
+		volatile uint8_t *p = malloc(PIECE);
+		if (p == NULL)
+			break;
+		for (size_t off = 0; off < PIECE; off += page)
+			p[off] = 0;
+		pieces[got] = (void *)p;
+	}
+	while (got > 0)
+		free(pieces[--got]);
+	free(pieces);
+}
+
+/* Half the bytes to the heap, half to the pool of large buffers. */
+static void warm_both(size_t bytes)
+{
+	warm(bytes / 2);
+	cs_bigmem_warm(bytes - bytes / 2);
+}
+
+static void *warm_main(void *arg)
+{
+	warm_both((size_t)(uintptr_t)arg);
+	return NULL;
+}
+
+void cs_procmem_tune(void)
+{
+	/* mallopt returns 0 where the allocator does not take a setting */
+	(void)mallopt(M_MMAP_THRESHOLD, (int)MMAP_THRESHOLD);
+	(void)mallopt(M_TRIM_THRESHOLD, (int)TRIM_THRESHOLD);
+}
+
+void cs_procmem_warm(size_t warm_bytes, int background)
+{
+	(void)mallopt(M_ARENA_MAX, 1);
+	if (warm_bytes > (size_t)CS_PROCMEM_WARM_MAX_MIB << 20)
+		warm_bytes = (size_t)CS_PROCMEM_WARM_MAX_MIB << 20;
+	if (warm_bytes == 0)
+		return;
+	if (background) {
+		pthread_t t;
+		pthread_attr_t attr;
+		if (pthread_attr_init(&attr) == 0) {
+			int started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+				pthread_create(&t, &attr, warm_main, (void *)(uintptr_t)warm_bytes) == 0;
+			pthread_attr_destroy(&attr);
+			if (started)
+				return;
+		}
+	}
+	warm_both(warm_bytes);
+}
