@@ -12,7 +12,8 @@
  * of the kernel as transparent huge pages (one fault per 2 MiB where the
  * kernel allows it), and kept in a process-wide pool when freed, so a
  * steady stream of packs reuses the same few buffers. A request takes the
- * smallest spare buffer large enough for it.
+ * smallest spare buffer large enough for it, of at most about twice its
+ * size.
  *
  * Thread-safe. Every buffer is aligned for direct I/O (CS_FS_DIRECT_ALIGN).
  */
@@ -36,10 +37,13 @@ CS_EXTERN void cs_bigmem_free(void *p);
 #define CS_BIGMEM_WARM_BUFFER (10u * 1024 * 1024)
 /* Map and touch buffers of CS_BIGMEM_WARM_BUFFER bytes into the pool, as
  * many as fit in bytes and in CS_BIGMEM_SPARE_MAX, so that the first
- * transfers of a process take memory it already holds (any request up to
- * that size can be served by one). Returns the bytes added; fewer than
- * asked when memory is short or the pool is full. */
+ * transfers of a process take memory it already holds (any request of
+ * more than 2 MiB can be served by one). Returns the bytes added:
+ * whole buffers, fewer than asked when the pool is full or a mapping
+ * fails. */
 CS_EXTERN size_t cs_bigmem_warm(size_t bytes);
+/* Unmap every spare buffer of the pool (buffers in use are not touched). */
+CS_EXTERN void cs_bigmem_trim(void);
 /* Bytes held in the pool for reuse (for tests and diagnostics). */
 CS_EXTERN size_t cs_bigmem_spare(void);
 

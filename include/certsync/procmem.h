@@ -37,16 +37,20 @@ CS_EXTERN void cs_procmem_tune(void);
 
 /*
  * For a long-running server (the hub, the agent), after cs_procmem_tune()
- * and before it starts threads:
+ * and before it starts threads. With warm_bytes 0 it does nothing; else
+ * (at most CS_PROCMEM_WARM_MAX_MIB MiB are taken):
  *  - every thread allocates from the one main heap (M_ARENA_MAX 1), so what
  *    was warmed serves them all;
- *  - half of warm_bytes (at most CS_PROCMEM_WARM_MAX_MIB MiB in all) is
- *    taken from the heap, touched page by page and freed again, so that it
- *    stays with the process; the other half goes to the pool of large
- *    buffers (cs_bigmem_warm()).
- * With background set the warming is done by a detached thread and the call
- * returns at once; the process can serve meanwhile. Memory too short to warm
- * as much is not an error: the heap is left as it got.
+ *  - half of warm_bytes is taken from the heap in 1 MiB pieces, touched
+ *    page by page and freed again, so that it stays with the process;
+ *  - the other half goes to the pool of large buffers as whole buffers of
+ *    CS_BIGMEM_WARM_BUFFER (cs_bigmem_warm(); 128 MiB: 64 MiB of heap and
+ *    60 MiB of buffers).
+ * The memory is resident from then on. With background set the warming is
+ * done by a detached thread and the call returns at once; the process can
+ * serve meanwhile. Where a mapping or an allocation fails, warming stops
+ * there; under overcommit the kernel hands out memory only when it is
+ * touched, so size warm_bytes to the machine.
  */
 CS_EXTERN void cs_procmem_warm(size_t warm_bytes, int background);
 

@@ -282,14 +282,15 @@ int cli_parse_args(int argc, char **argv, struct cli_option *opts, const char *u
 	return -1;
 }
 
-int cli_prepare_memory(const struct cli_option *opts)
+int cli_prepare_memory(const struct cli_option *opts, int warm)
 {
 	const char *s = cli_get(opts, "warm-memory");
 	uint64_t mib = cli_count(s, CS_PROCMEM_WARM_MAX_MIB);
-	if (mib == 0 && (s == NULL || strcmp(s, "0") != 0))
+	if (mib == 0 && (s == NULL || *s == '\0' || strspn(s, "0") != strlen(s)))
 		return cli_usage_error("--warm-memory takes a number of MiB from 0 to %u",
 			CS_PROCMEM_WARM_MAX_MIB);
-	cs_procmem_warm((size_t)mib << 20, 1);
+	if (warm)
+		cs_procmem_warm((size_t)mib << 20, 1);
 	return 0;
 }
 

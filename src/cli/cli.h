@@ -51,16 +51,19 @@ int cli_parse_args(int argc, char **argv, struct cli_option *opts, const char *u
  * or out of range. */
 uint64_t cli_count(const char *s, uint64_t max);
 
-/* The option table entry of `--warm-memory MIB` (hub serve, agent run). */
+/* The option table entry of `--warm-memory MIB` (hub serve, agent run);
+ * the stringified limits keep the help in step with certsync/procmem.h. */
 #define CLI_STRINGIFY_(x) #x
 #define CLI_STRINGIFY(x) CLI_STRINGIFY_(x)
 #define CLI_WARM_MEMORY_OPTION \
-	{"warm-memory", 0, "MIB", "heap to touch at start, so that the first transfers do not " \
-		"fault it in (0: none, at most " CLI_STRINGIFY(CS_PROCMEM_WARM_MAX_MIB) \
-		")", CLI_STRINGIFY(CS_PROCMEM_WARM_DEFAULT_MIB), NULL, 0}
-/* Set the process's heap up for serving (certsync/procmem.h) as
- * `--warm-memory` says; 0, or 2 after a usage error was printed. */
-int cli_prepare_memory(const struct cli_option *opts);
+	{"warm-memory", 0, "MIB", "MiB to touch at start, half heap and half large buffers, so " \
+		"that the first transfers do not fault it in (0: none, at most " \
+		CLI_STRINGIFY(CS_PROCMEM_WARM_MAX_MIB) ")", CLI_STRINGIFY(CS_PROCMEM_WARM_DEFAULT_MIB), \
+		NULL, 0}
+/* Check `--warm-memory` and, with warm set, warm the process's memory as
+ * it says (certsync/procmem.h, in the background); 0, or 2 after a usage
+ * error was printed. */
+int cli_prepare_memory(const struct cli_option *opts, int warm);
 
 /* The value of the named option (NULL when absent and without default). */
 const char *cli_get(const struct cli_option *opts, const char *name);

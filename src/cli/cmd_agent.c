@@ -38,7 +38,8 @@ static int agent_run(int argc, char **argv)
 		return cli_usage_error("unknown log level '%s'", cli_get(opts, "log-level"));
 	cs_log_set_level((enum cs_log_level)level);
 	cs_log_set_role("agent");
-	if (cli_prepare_memory(opts) != 0)
+	/* a run with --once is too short to gain from warming */
+	if (cli_prepare_memory(opts, !cli_flag(opts, "once")) != 0)
 		return 2;
 	const char *dir = cli_get(opts, "data");
 	if (dir == NULL)

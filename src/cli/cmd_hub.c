@@ -146,7 +146,7 @@ static int hub_serve(int argc, char **argv)
 		return cli_usage_error("unknown log level '%s'", cli_get(opts, "log-level"));
 	cs_log_set_level((enum cs_log_level)level);
 	cs_log_set_role("hub");
-	if (cli_prepare_memory(opts) != 0)
+	if (cli_prepare_memory(opts, 1) != 0)
 		return 2;
 	char *dir = hub_data_dir(opts);
 	cs_hub *hub = NULL;

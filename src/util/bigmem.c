@@ -96,10 +96,11 @@ void *cs_bigmem_alloc(size_t len)
 	size_t steps = steps_of(len), size = steps * HUGE_SIZE;
 	void *p = NULL;
 	/* The smallest spare that is large enough: one of the same size when
-	 * there is one, else a larger one rather than fresh memory (it goes
-	 * back to its own size when freed). */
+	 * there is one, else one up to about twice as large rather than fresh
+	 * memory (it goes back to its own size when freed). The bound keeps
+	 * small requests from holding the large buffers packs need. */
 	pthread_mutex_lock(&lock);
-	for (size_t k = steps; k <= CLASSES && p == NULL; k++)
+	for (size_t k = steps; k <= CLASSES && k <= 2 * steps + 1 && p == NULL; k++)
 		if (pool[k] != NULL) {
 			struct spare *s = pool[k];
 			pool[k] = s->next;
@@ -142,10 +143,13 @@ void cs_bigmem_free(void *p)
 
 size_t cs_bigmem_warm(size_t bytes)
 {
-	size_t size = steps_of(CS_BIGMEM_WARM_BUFFER) * HUGE_SIZE, added = 0;
+	size_t steps = steps_of(CS_BIGMEM_WARM_BUFFER), size = steps * HUGE_SIZE, added = 0;
 	long ps = sysconf(_SC_PAGESIZE);
 	size_t page = ps > 0 ? (size_t)ps : 4096;
 	while (bytes - added >= size) {
+		/* Mapping and touching take milliseconds: not under the lock, so
+		 * the room checked first is checked again before the buffer goes
+		 * in (the process may have freed buffers meanwhile). */
 		pthread_mutex_lock(&lock);
 		int room = spare_bytes + size <= CS_BIGMEM_SPARE_MAX;
 		pthread_mutex_unlock(&lock);
@@ -155,14 +159,38 @@ size_t cs_bigmem_warm(size_t bytes)
 		for (size_t off = 0; off < size; off += page)
 			((volatile uint8_t *)p)[off] = 0;
 		pthread_mutex_lock(&lock);
-		struct spare *s = (struct spare *)p;
-		s->next = pool[size / HUGE_SIZE];
-		pool[size / HUGE_SIZE] = s;
-		spare_bytes += size;
+		room = spare_bytes + size <= CS_BIGMEM_SPARE_MAX;
+		if (room) {
+			struct spare *s = (struct spare *)p;
+			s->next = pool[steps];
+			pool[steps] = s;
+			spare_bytes += size;
+		}
 		pthread_mutex_unlock(&lock);
+		if (!room) {
+			munmap(p, size);
+			break;
+		}
 		added += size;
 	}
 	return added;
+}
+
+void cs_bigmem_trim(void)
+{
+	for (size_t k = 1; k <= CLASSES; k++) {
+		pthread_mutex_lock(&lock);
+		struct spare *s = pool[k];
+		pool[k] = NULL;
+		for (struct spare *t = s; t != NULL; t = t->next)
+			spare_bytes -= k * HUGE_SIZE;
+		pthread_mutex_unlock(&lock);
+		while (s != NULL) {
+			struct spare *next = s->next;
+			munmap(s, k * HUGE_SIZE);
+			s = next;
+		}
+	}
 }
 
 size_t cs_bigmem_spare(void)

@@ -11,9 +11,11 @@
 #define MMAP_THRESHOLD (32u * 1024 * 1024)
 #define TRIM_THRESHOLD (256u * 1024 * 1024)
 
-/* Take bytes of heap in pieces, write a byte in each page, and free the
- * pieces newest first, so they merge back into one free block the heap
- * keeps (it stays below the trim threshold). */
+/* Take bytes of heap in pieces, then write a byte in each of their pages,
+ * then free them. Taking them all first (microseconds) keeps them side by
+ * side even while other threads allocate; freed, they merge into free
+ * space the heap keeps (at its top it is trimmed only beyond
+ * TRIM_THRESHOLD, below a live block never), already backed by memory. */
 static void warm(size_t bytes)
 {
 	size_t n = bytes / PIECE, got = 0;
@@ -22,14 +24,11 @@ static void warm(size_t bytes)
 	void **pieces = n ? calloc(n, sizeof(*pieces)) : NULL;
 	if (pieces == NULL)
 		return;
-	for (; got < n; got++) {
-		volatile uint8_t *p = malloc(PIECE);
-		if (p == NULL)
-			break;
+	while (got < n && (pieces[got] = malloc(PIECE)) != NULL)
+		got++;
+	for (size_t i = 0; i < got; i++)
 		for (size_t off = 0; off < PIECE; off += page)
-			p[off] = 0;
-		pieces[got] = (void *)p;
-	}
+			((volatile uint8_t *)pieces[i])[off] = 0;
 	while (got > 0)
 		free(pieces[--got]);
 	free(pieces);
@@ -42,6 +41,7 @@ static void warm_both(size_t bytes)
 	cs_bigmem_warm(bytes - bytes / 2);
 }
 
+/* The background warm-up: the process serves meanwhile. */
 static void *warm_main(void *arg)
 {
 	warm_both((size_t)(uintptr_t)arg);
@@ -57,11 +57,11 @@ void cs_procmem_tune(void)
 
 void cs_procmem_warm(size_t warm_bytes, int background)
 {
-	(void)mallopt(M_ARENA_MAX, 1);
-	if (warm_bytes > (size_t)CS_PROCMEM_WARM_MAX_MIB << 20)
-		warm_bytes = (size_t)CS_PROCMEM_WARM_MAX_MIB << 20;
 	if (warm_bytes == 0)
 		return;
+	if (warm_bytes > (size_t)CS_PROCMEM_WARM_MAX_MIB << 20)
+		warm_bytes = (size_t)CS_PROCMEM_WARM_MAX_MIB << 20;
+	(void)mallopt(M_ARENA_MAX, 1);
 	if (background) {
 		pthread_t t;
 		pthread_attr_t attr;

@@ -11,8 +11,15 @@ cd "$T_DIR" || exit 1
 HUB_DATA=$T_DIR/hub
 "$CERTSYNC" hub init --data "$HUB_DATA" --listen 127.0.0.1:0 >/dev/null || { t_fail "hub init"; t_finish; exit 1; }
 t_check "hub init refuses to overwrite" bash -c "! '$CERTSYNC' hub init --data '$HUB_DATA' 2>/dev/null"
+# --warm-memory takes 0..256 MiB; anything else is a usage error (exit 2)
+# before the hub opens anything
+for v in 257 -1 x ''; do
+  "$CERTSYNC" hub serve --data "$HUB_DATA" --warm-memory "$v" >/dev/null 2>"$T_DIR/warm.err"
+  t_check "hub serve --warm-memory '$v' is a usage error" [ $? -eq 2 ]
+done
+t_check "the usage error names the range" grep -q 'from 0 to 256' "$T_DIR/warm.err"
 
-"$CERTSYNC" hub serve --data "$HUB_DATA" --listen 127.0.0.1:0 >"$T_DIR/serve.out" 2>"$T_DIR/hub.log" &
+"$CERTSYNC" hub serve --data "$HUB_DATA" --listen 127.0.0.1:0 --warm-memory 32 >"$T_DIR/serve.out" 2>"$T_DIR/hub.log" &
 HUB_PID=$!
 T_PIDS+=("$HUB_PID")
 t_wait 20 grep -q '^hub listening on ' "$T_DIR/serve.out" || { t_fail "hub serve prints its URL"; t_finish; exit 1; }

@@ -251,22 +251,25 @@ static long minor_faults(void)
 	return ru.ru_minflt;
 }
 
-/* Warmed buffers are in the pool, resident, and taken without a fault. */
+/* Warmed buffers are in the pool, resident, and taken without a fault;
+ * a request of 2 MiB or less does not take one of them. */
 static void test_bigmem_warm(void **state)
 {
 	(void)state;
 	const size_t size = CS_BIGMEM_WARM_BUFFER;
-	size_t before = cs_bigmem_spare();
-	size_t added = cs_bigmem_warm(2 * size + size / 2);
-	if (before + 2 * size <= CS_BIGMEM_SPARE_MAX)
-		assert_int_equal(added, 2 * size);
-	assert_int_equal(cs_bigmem_spare(), before + added);
+	cs_bigmem_trim();
+	assert_int_equal(cs_bigmem_spare(), 0);
+	assert_int_equal(cs_bigmem_warm(2 * size + size / 2), 2 * size);
+	assert_int_equal(cs_bigmem_spare(), 2 * size);
 	assert_int_equal(cs_bigmem_warm(size - 1), 0);
-	if (added == 0)
-		return;
+
+	uint8_t *small = cs_bigmem_alloc(3u << 19); /* 1.5 MiB */
+	assert_non_null(small);
+	assert_int_equal(cs_bigmem_spare(), 2 * size);
 	/* the newest spare of its size is the last one warmed */
 	uint8_t *p = cs_bigmem_alloc(size);
 	assert_non_null(p);
+	assert_int_equal(cs_bigmem_spare(), size);
 	long page = sysconf(_SC_PAGESIZE);
 	size_t npages = size / (size_t)page;
 	unsigned char *vec = malloc(npages);
@@ -278,7 +281,16 @@ static void test_bigmem_warm(void **state)
 	long f0 = minor_faults();
 	memset(p, 0x5a, size);
 	assert_true(minor_faults() - f0 <= 1);
+	/* a pack-sized request takes the other one */
+	uint8_t *q = cs_bigmem_alloc(5u << 20);
+	assert_non_null(q);
+	assert_int_equal(cs_bigmem_spare(), 0);
+	cs_bigmem_free(small);
 	cs_bigmem_free(p);
+	cs_bigmem_free(q);
+	assert_int_equal(cs_bigmem_spare(), 2 * size + (2u << 20));
+	cs_bigmem_trim();
+	assert_int_equal(cs_bigmem_spare(), 0);
 }
 
 /* The heap set up for serving: grown up front, kept when freed, so a
@@ -294,13 +306,13 @@ static void test_procmem(void **state)
 	skip();
 #endif
 #endif
-	size_t spare = cs_bigmem_spare();
+	cs_bigmem_trim();
 	cs_procmem_tune();
 	cs_procmem_warm(32u << 20, 0);
 	struct mallinfo2 mi = mallinfo2();
 	assert_true(mi.fordblks >= 16u << 20);
-	if (spare + CS_BIGMEM_WARM_BUFFER <= CS_BIGMEM_SPARE_MAX)
-		assert_true(cs_bigmem_spare() > spare);
+	/* the other 16 MiB: one whole warm buffer */
+	assert_int_equal(cs_bigmem_spare(), CS_BIGMEM_WARM_BUFFER);
 	for (int round = 0; round < 3; round++) {
 		void *blocks[6];
 		long f0 = minor_faults();
