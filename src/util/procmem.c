@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <certsync/bigmem.h>
+#include <certsync/clock.h>
+#include <certsync/log.h>
 #include <certsync/procmem.h>
 
 #define PIECE (1024u * 1024) /* well under the mmap threshold of cs_procmem_tune */
@@ -16,29 +18,35 @@
  * side even while other threads allocate; freed, they merge into free
  * space the heap keeps (at its top it is trimmed only beyond
  * TRIM_THRESHOLD, below a live block never), already backed by memory. */
-static void warm(size_t bytes)
+static size_t warm(size_t bytes)
 {
 	size_t n = bytes / PIECE, got = 0;
 	long ps = sysconf(_SC_PAGESIZE);
 	size_t page = ps > 0 ? (size_t)ps : 4096;
 	void **pieces = n ? calloc(n, sizeof(*pieces)) : NULL;
 	if (pieces == NULL)
-		return;
+		return 0;
 	while (got < n && (pieces[got] = malloc(PIECE)) != NULL)
 		got++;
 	for (size_t i = 0; i < got; i++)
 		for (size_t off = 0; off < PIECE; off += page)
 			((volatile uint8_t *)pieces[i])[off] = 0;
+	size_t warmed = got * PIECE;
 	while (got > 0)
 		free(pieces[--got]);
 	free(pieces);
+	return warmed;
 }
 
-/* Half the bytes to the heap, half to the pool of large buffers. */
+/* Half the bytes to the heap, half to the pool of large buffers; the log
+ * says when it is done (scripts that measure wait for it). */
 static void warm_both(size_t bytes)
 {
-	warm(bytes / 2);
-	cs_bigmem_warm(bytes - bytes / 2);
+	int64_t t0 = cs_clock_mono_ms();
+	size_t heap = warm(bytes / 2);
+	size_t pool = cs_bigmem_warm(bytes - bytes / 2);
+	cs_log(CS_LOG_INFO, "memory.warmed", "heap_mib=%zu buffers_mib=%zu ms=%lld", heap >> 20,
+		pool >> 20, (long long)(cs_clock_mono_ms() - t0));
 }
 
 /* The background warm-up: the process serves meanwhile. */

@@ -26,6 +26,9 @@ t_wait 20 grep -q '^hub listening on ' "$T_DIR/serve.out" || { t_fail "hub serve
 URL=$(sed -n 's/^hub listening on //p' "$T_DIR/serve.out")
 HUB_PORT=${URL##*:}
 t_check "serve reports a real port ($HUB_PORT)" [ "$HUB_PORT" -gt 0 ]
+# --warm-memory 32: 16 MiB of heap and one 10 MiB buffer, in the background
+t_wait 20 grep -q 'event=memory.warmed heap_mib=16 buffers_mib=10 ' "$T_DIR/hub.log"
+t_check "serve warms its memory as asked" [ $? -eq 0 ]
 CA=$HUB_DATA/ca/ca.crt
 
 # c [curl args...]: HTTPS to the hub, verified against its CA; prints the
