@@ -25,7 +25,7 @@ account_setup() {
   wait_until 20 curl -sfk "$ACCT_URL/healthz" -o /dev/null ||
     { SETUP_ERROR="the hub does not answer /healthz (see $dir/hub.log)"; return 1; }
   # as a long-running hub has by the time devices come (docs/ARCHITECTURE.md, Memory)
-  wait_until 30 grep -q 'event=memory.warmed' "$dir/hub.log" ||
+  wait_until 30 warmed "$dir/hub.log" ||
     { SETUP_ERROR="the hub did not log memory.warmed (see $dir/hub.log)"; return 1; }
   # The account's default argon2id cost: logins are not timed.
   printf 'certsync bench account password\n' >"$dir/password"

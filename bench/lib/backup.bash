@@ -105,7 +105,7 @@ bk_cs_setup() {
   wait_until 20 curl -sfk "$BK_URL/healthz" -o /dev/null ||
     { SETUP_ERROR="the hub does not answer /healthz (see $dir/hub.log)"; return 1; }
   # as a long-running hub has by the time devices come (docs/ARCHITECTURE.md, Memory)
-  wait_until 30 grep -q 'event=memory.warmed' "$dir/hub.log" ||
+  wait_until 30 warmed "$dir/hub.log" ||
     { SETUP_ERROR="the hub did not log memory.warmed (see $dir/hub.log)"; return 1; }
   printf 'certsync bench backup password\n' >"$dir/password"
   chmod 600 "$dir/password"

@@ -11,9 +11,6 @@ cs() { "$CERTSYNC" "$@"; }
 cs_metric() {
   curl -sfk "https://127.0.0.1:$CS_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }' | head -1
 }
-cs_warmed() {
-  [ "$(grep -l 'event=memory.warmed' "$1/hub.log" "$1/agent-A.log" "$1/agent-B.log" 2>/dev/null | wc -l)" = 3 ]
-}
 cs_agents_polling() { [ "$(cs_metric 'certsync_hub_devices{state="polling"}')" = 2 ]; }
 
 certsync_setup() {
@@ -47,7 +44,7 @@ certsync_setup() {
     { SETUP_ERROR="the agents did not connect to the hub (see $dir/agent-*.log)"; return 1; }
   # Long-running processes have warmed their memory by the time a job comes
   # (docs/ARCHITECTURE.md, Memory); the rounds measure them so.
-  wait_until 30 cs_warmed "$dir" ||
+  wait_until 30 warmed "$dir/hub.log" "$dir/agent-A.log" "$dir/agent-B.log" ||
     { SETUP_ERROR="hub or agents did not log memory.warmed (see $dir/*.log)"; return 1; }
 }
 

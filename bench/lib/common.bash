@@ -23,6 +23,13 @@ wait_until() {
   return 1
 }
 
+# warmed LOG...: every log holds a certsync process's memory.warmed line (the
+# memory a hub or agent touches at start, docs/ARCHITECTURE.md, Memory).
+warmed() {
+  local f
+  for f in "$@"; do grep -q 'event=memory.warmed' "$f" || return 1; done
+}
+
 # now: wall clock in microseconds (bash 5, no fork); elapsed T0 T1: seconds between.
 now() { echo "${EPOCHREALTIME/./}"; }
 elapsed() { local us=$(($2 - $1)); printf '%d.%06d\n' $((us / 1000000)) $((us % 1000000)); }
