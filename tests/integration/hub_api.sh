@@ -41,6 +41,15 @@ is_json_error() { body "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin
 alive() { [ "$(status "$(c "$URL/healthz")")" = 200 ]; }
 admin() { "$CERTSYNC" hub "$@" --data "$HUB_DATA" --hub "$URL"; }
 
+# --- transport: TLS 1.3 with the hub's order of suites (AES-128-GCM first,
+# whatever order the client offers them in); TLS 1.2 only with AEAD suites
+tls() { echo | openssl s_client -connect "127.0.0.1:$HUB_PORT" -CAfile "$CA" "$@" 2>/dev/null; }
+t_check "TLS 1.3 with TLS_AES_128_GCM_SHA256" grep -q 'TLSv1.3, Cipher is TLS_AES_128_GCM_SHA256' \
+  <<<"$(tls -ciphersuites TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256)"
+t_check "TLS 1.2 with an ECDHE AEAD suite" grep -q 'TLSv1.2, Cipher is ECDHE-.*-GCM-' <<<"$(tls -tls1_2)"
+t_check "TLS 1.2 without an AEAD suite is refused" bash -c '! grep -q "Cipher is ECDHE" <<<"$1"' _ \
+  "$(tls -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256)"
+
 # --- public endpoints
 r=$(c "$URL/healthz")
 t_check "healthz 200" [ "$(status "$r")" = 200 ]

@@ -114,9 +114,8 @@ static void test_known_cuts(void **state)
 	free(data);
 }
 
-/* Small chunks, so that tens of thousands of cuts (both masks, both ends
- * of the two-bytes-per-step loop, every alignment) are checked against the
- * cuts of the one-byte-per-step chunker, as count and FNV-1a of lengths. */
+/* Small chunks, so that tens of thousands of cuts (both masks, every
+ * alignment) are pinned, as count and FNV-1a of lengths. */
 static void test_known_cuts_small(void **state)
 {
 	(void)state;
