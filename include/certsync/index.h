@@ -103,10 +103,32 @@ CS_EXTERN int cs_index_folder_each(cs_index *ix,
 CS_EXTERN int cs_index_scan(cs_index *ix, const char *folder_id, cs_scan_stats *stats,
 	cs_scan_progress_fn progress, void *ud);
 
+/* What cs_index_scan_with may be told besides the folder. */
+typedef struct cs_scan_options {
+	cs_scan_progress_fn progress; /* may be NULL */
+	/* May be NULL. Called on the scan's thread each time a batch of
+	 * changes has been written, with the folder's sequence number after
+	 * it: every entry up to it can be read (cs_index_changes_between). A
+	 * non-zero return stops the scan and is returned. */
+	int (*committed)(void *ud, uint64_t seq);
+	void *ud;
+	/* Write a batch once this many changes, or changed files of this many
+	 * bytes, are pending (0: the defaults, 8192 and 1 GiB). */
+	size_t batch_changes;
+	uint64_t batch_bytes;
+} cs_scan_options;
+
+/* cs_index_scan with options; o may be NULL. */
+CS_EXTERN int cs_index_scan_with(cs_index *ix, const char *folder_id, cs_scan_stats *stats,
+	const cs_scan_options *o);
+
 /* Call fn for every entry (tombstones included) whose seq > since, in path
  * order (parents before children). Entries passed to fn are borrowed. */
 CS_EXTERN int cs_index_changes_since(cs_index *ix, const char *folder_id, uint64_t since,
 	int (*fn)(void *ud, const cs_file_entry *e), void *ud);
+/* The same for the entries whose seq is in (after, upto]. */
+CS_EXTERN int cs_index_changes_between(cs_index *ix, const char *folder_id, uint64_t after,
+	uint64_t upto, int (*fn)(void *ud, const cs_file_entry *e), void *ud);
 
 /* The entry for path (tombstones included). CS_ENOTFOUND when none. */
 CS_EXTERN int cs_index_get(cs_file_entry **out, cs_index *ix, const char *folder_id, const char *path);

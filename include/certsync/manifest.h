@@ -16,18 +16,15 @@
 #define CS_MANIFEST_ENTRIES_MAX 10000000u
 #define CS_FOLDER_ID_MAX 64
 
-/* The content of the sealed header. */
+/* The content of the sealed header, the session's first blob: who sends,
+ * to whom, and the key. What the session holds is only known once the
+ * source has scanned, and comes in the trailer. */
 typedef struct cs_session_header {
 	uint64_t job;
 	char *folder;
 	char *source;
-	uint64_t from_seq, to_seq;
+	uint64_t from_seq;
 	cs_session_key key;
-	uint64_t manifest_len;
-	uint8_t manifest_hash[32];
-	uint32_t manifest_records;
-	uint64_t data_records;
-	uint32_t packs;
 	char **recipients;    /* device IDs the header is sealed to */
 	uint32_t nrecipients; /* <= CS_HEADER_RECIPIENTS_MAX */
 } cs_session_header;
@@ -40,6 +37,29 @@ CS_EXTERN int cs_session_header_encode(uint8_t **out, size_t *len, const cs_sess
 CS_EXTERN int cs_session_header_decode(cs_session_header *out, const uint8_t *data, size_t len);
 /* Free strings and wipe the key. */
 CS_EXTERN void cs_session_header_clear(cs_session_header *h);
+
+/* The content of the sealed trailer, the session's last blob: what the
+ * manifest segments and packs add up to, signed by the source like the
+ * header, so that nothing can be left out or added on the way. */
+typedef struct cs_session_trailer {
+	uint64_t job;
+	uint8_t session_id[CS_SESSION_ID_LEN];
+	uint64_t to_seq;
+	uint32_t segments;         /* manifest blobs m0 .. m<segments-1> */
+	uint32_t manifest_records; /* kind-2 records in them */
+	uint64_t manifest_len;     /* plaintext bytes in them */
+	uint8_t manifest_hash[32]; /* SHA-256 of the segments' plaintexts, in order */
+	uint64_t data_records;
+	uint32_t packs;
+} cs_session_trailer;
+
+#define CS_SEGMENTS_MAX (1u << 20)
+#define CS_PACKS_MAX (1u << 20)
+
+/* Encode t into a new heap block. */
+CS_EXTERN int cs_session_trailer_encode(uint8_t **out, size_t *len, const cs_session_trailer *t);
+/* Decode and check the ranges. */
+CS_EXTERN int cs_session_trailer_decode(cs_session_trailer *out, const uint8_t *data, size_t len);
 
 typedef struct cs_manifest_chunk {
 	uint8_t hash[32];
@@ -79,11 +99,20 @@ typedef struct cs_manifest {
 CS_EXTERN int cs_manifest_add_entry(cs_manifest *m, const cs_manifest_entry *e);
 /* Append a pack range. */
 CS_EXTERN int cs_manifest_add_pack(cs_manifest *m, uint64_t first_record, uint32_t nrecords);
-/* Encode into a new heap block. */
-CS_EXTERN int cs_manifest_encode(uint8_t **out, size_t *len, const cs_manifest *m);
-/* Decode and validate (paths, chunk sums, pack coverage of data_records). */
-CS_EXTERN int cs_manifest_decode(cs_manifest *out, const uint8_t *data, size_t len,
-	uint64_t data_records);
+/*
+ * A manifest travels in segments (blobs m0, m1, ...), each sent as soon as
+ * the source has scanned the files it lists, ahead of the packs that carry
+ * their chunks. Encode entries[first_entry..] and packs[first_pack..] of m
+ * as one segment; last marks the final one.
+ */
+CS_EXTERN int cs_manifest_segment_encode(uint8_t **out, size_t *len, const cs_manifest *m,
+	size_t first_entry, size_t first_pack, int last);
+/* Decode one segment and append its entries and packs to m, checking paths,
+ * chunk sums, and that its packs continue the record numbering at
+ * *next_record, which advances past them. A chunk may name any record up to
+ * the end of this segment's packs. *last is set from the segment. */
+CS_EXTERN int cs_manifest_segment_decode(cs_manifest *m, const uint8_t *data, size_t len,
+	uint64_t *next_record, int *last);
 /* Free everything in m and zero it. */
 CS_EXTERN void cs_manifest_clear(cs_manifest *m);
 

@@ -29,9 +29,8 @@ typedef struct cs_relay_io {
 	/* Optional: wait until every blob passed to put_blob is stored; the
 	 * first failure of any of them. */
 	int (*flush)(void *ud);
-	/* Optional: header and manifest are stored (flush them first) and the
-	 * packs follow; destinations may start. planned holds to_seq, files,
-	 * records and packs as they will be. */
+	/* Optional: the header is stored (flush first) and the rest follows;
+	 * destinations may start. planned holds nothing yet (zeros). */
 	int (*ready)(void *ud, uint64_t job, const struct cs_relay_produce_result *planned);
 	/* Fetch blob name of job into a new block (*data, *len) from malloc or
 	 * cs_bigmem_alloc; the caller releases it with cs_bigmem_free(). */
@@ -70,17 +69,20 @@ typedef struct cs_relay_produce_result {
 	uint64_t files;   /* manifest entries */
 	uint64_t records; /* data records uploaded */
 	uint64_t packs;
+	uint64_t segments; /* manifest segments uploaded */
 	uint64_t bytes;   /* ciphertext bytes uploaded, all blobs */
 	int announced;    /* ready() was called: destinations may have started */
 } cs_relay_produce_result;
 
 /* Source side. Checks every destination certificate (chain to the CA,
- * validity, revocation, device ID), rescans the folder, and uploads one
- * delta for all destinations: entries changed since the smallest history,
- * and only the chunks that became part of the folder after it. The manifest
- * is planned from the index alone, so the manifest and the header (sealed to
- * every destination) are uploaded first, then io->ready is called, then the
- * packs follow; a file that changed since the scan fails the job then. */
+ * validity, revocation, device ID), uploads the header (sealed to every
+ * destination) and calls io->ready, then rescans the folder and uploads one
+ * delta for all destinations while it scans: after each batch of scanned
+ * changes a manifest segment and the packs of the chunks it needs, then the
+ * changes of earlier scans that a destination lacks, then the trailer
+ * (signed: the manifest's hash and every count). Entries changed since the
+ * smallest history go, and only the chunks that became part of the folder
+ * after it; a file that changed since it was scanned fails the job. */
 CS_EXTERN int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *folder,
 	uint64_t job, const cs_relay_self *self, const cs_relay_dest *dests, size_t ndests,
 	const cs_relay_io *io);

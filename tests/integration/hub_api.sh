@@ -126,11 +126,12 @@ r=$(c "${A[@]}" "$URL/v1/agent/poll?wait=0")
 t_check "nothing more for the source: 204" [ "$(status "$r")" = 204 ]
 rec() { printf '\x00\x00\x00\x20'; head -c 32 /dev/urandom; }
 head -c 300 /dev/urandom > header.bin
-{ rec; rec; } > manifest.bin
+head -c 200 /dev/urandom > trailer.bin
+{ rec; rec; } > m0.bin
 { rec; rec; rec; } > p0.bin
 { rec; rec; rec; rec; rec; } > p1.bin
 up() { c "${A[@]}" -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "$URL/v1/agent/jobs/$JOB/blobs/$1"; }
-for b in header manifest p0 p1; do
+for b in header m0 p0 p1; do
   r=$(up $b $b.bin)
   t_check "upload $b 201" [ "$(status "$r")" = 201 ]
 done
@@ -143,14 +144,21 @@ r=$(c "${B[@]}" -X PUT --data-binary @p0.bin "$URL/v1/agent/jobs/$JOB/blobs/p0")
 t_check "a destination may not upload: 403" [ "$(status "$r")" = 403 ]
 r=$(c "${A[@]}" -X PUT --data-binary @p0.bin "$URL/v1/agent/jobs/$JOB/blobs/evil")
 t_check "bad blob name: 4xx" [ "$(status "$r")" -ge 400 ]
-r=$(c "${A[@]}" -X POST -d '{"to_seq": 57, "records": 8, "packs": 3, "bytes": 10, "files": 2}' "$URL/v1/agent/jobs/$JOB/produced")
+PRODUCED='{"to_seq": 57, "records": 8, "packs": 2, "segments": 1, "bytes": 10, "files": 2}'
+r=$(c "${A[@]}" -X POST -d "$PRODUCED" "$URL/v1/agent/jobs/$JOB/produced")
+t_check "produced without the trailer: 400" [ "$(status "$r")" = 400 ]
+r=$(up trailer trailer.bin)
+t_check "upload trailer 201" [ "$(status "$r")" = 201 ]
+r=$(c "${A[@]}" -X POST -d '{"to_seq": 57, "records": 8, "packs": 3, "segments": 1, "bytes": 10, "files": 2}' "$URL/v1/agent/jobs/$JOB/produced")
 t_check "produced with a missing pack: 400" [ "$(status "$r")" = 400 ]
-r=$(c "${A[@]}" -X POST -d '{"to_seq": 57, "records": 8, "packs": 2, "bytes": 10, "files": 2}' "$URL/v1/agent/jobs/$JOB/produced")
+r=$(c "${A[@]}" -X POST -d '{"to_seq": 57, "records": 8, "packs": 2, "segments": 2, "bytes": 10, "files": 2}' "$URL/v1/agent/jobs/$JOB/produced")
+t_check "produced with a missing manifest segment: 400" [ "$(status "$r")" = 400 ]
+r=$(c "${A[@]}" -X POST -d "$PRODUCED" "$URL/v1/agent/jobs/$JOB/produced")
 t_check "produced 200" [ "$(status "$r")" = 200 ]
 r=$(c "${B[@]}" "$URL/v1/agent/poll?wait=5")
 t_check "destination gets an apply task" [ "$(body "$r" | jget '["type"]')" = apply ]
 names=$(body "$r" | python3 -c 'import json,sys; print(" ".join(b["name"] for b in json.load(sys.stdin)["blobs"]))')
-t_check "apply task lists 4 blobs in order ($names)" [ "$names" = "header manifest p0 p1" ]
+t_check "apply task lists 5 blobs in order ($names)" [ "$names" = "header m0 p0 p1 trailer" ]
 t_check "apply task carries to_seq" [ "$(body "$r" | jget '["to_seq"]')" = 57 ]
 curl -sS --cacert "$CA" "${B[@]}" -o got-p1.bin "$URL/v1/agent/jobs/$JOB/blobs/p1"
 t_check "destination downloads p1 intact" cmp -s got-p1.bin p1.bin
@@ -264,9 +272,11 @@ JOB2=$(admin sync --folder photos --from "$ID_A" --to "$ID_B")
 r=$(c "${A[@]}" "$URL/v1/agent/poll?wait=5")
 t_check "source gets the second produce task" [ "$(body "$r" | jget '["job"]')" = "$JOB2" ]
 up2() { c "${A[@]}" -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "$URL/v1/agent/jobs/$JOB2/blobs/$1"; }
-up2 header header.bin >/dev/null; up2 manifest manifest.bin >/dev/null
-r=$(c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "bytes": 0, "files": 1}' "$URL/v1/agent/jobs/$JOB2/ready")
-t_check "ready with header and manifest: 200" [ "$(status "$r")" = 200 ]
+r=$(c "${A[@]}" -X POST -d '{"to_seq": 0}' "$URL/v1/agent/jobs/$JOB2/ready")
+t_check "ready before the header: 400" [ "$(status "$r")" = 400 ]
+up2 header header.bin >/dev/null
+r=$(c "${A[@]}" -X POST -d '{"to_seq": 0}' "$URL/v1/agent/jobs/$JOB2/ready")
+t_check "ready with the header: 200" [ "$(status "$r")" = 200 ]
 r=$(c "${B[@]}" "$URL/v1/agent/poll?wait=5")
 t_check "the destination gets its apply task before the packs exist" [ "$(body "$r" | jget '["job"]')" = "$JOB2" ]
 # a download of a pack not uploaded yet is held until the pack is stored;
@@ -284,8 +294,10 @@ t_check "a name no pack can have is not held: 404" [ "$(status "$r")" = 404 ]
 r=$(up2 header header.bin)
 t_check "the header of an announced job cannot change: 409" [ "$(status "$r")" = 409 ]
 t_check "job shows uploaded false" [ "$(admin job show "$JOB2" --json | jget '["uploaded"]')" = False ]
+r=$(up2 m0 m0.bin)
+t_check "manifest segments upload after ready: 201" [ "$(status "$r")" = 201 ]
 r=$(up2 p0 p0.bin)
-t_check "packs still upload after ready: 201" [ "$(status "$r")" = 201 ]
+t_check "packs upload after ready: 201" [ "$(status "$r")" = 201 ]
 wait "$HELD"
 t_check "the held download gets the pack once it is stored: 200" [ "$(tail -n1 held-p0.code)" = 200 ]
 t_check "... with the uploaded bytes" cmp -s held-p0.bin p0.bin
@@ -300,10 +312,20 @@ HELD8=$!
 sleep 0.5
 t_check "the hub holds the download of p8" kill -0 "$HELD8"
 t_check "... and counts it in /metrics" [ "$(metric certsync_hub_blob_downloads_held)" = 1 ]
-r=$(c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "bytes": 10, "files": 1}' "$URL/v1/agent/jobs/$JOB2/produced")
+# the trailer, though stored, is held until the source reports the job
+# produced: a destination must not acknowledge before the hub knows to_seq
+up2 trailer trailer.bin >/dev/null
+c "${B[@]}" "$URL/v1/agent/jobs/$JOB2/blobs/trailer" -o held-trailer.bin >held-trailer.code 2>&1 &
+HELDT=$!
+sleep 0.5
+t_check "the trailer's download is held until produced" kill -0 "$HELDT"
+r=$(c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "segments": 1, "bytes": 10, "files": 1}' "$URL/v1/agent/jobs/$JOB2/produced")
 t_check "produced after ready: 200" [ "$(status "$r")" = 200 ]
 wait "$HELD8"
 t_check "a download held when the source is done: 404" [ "$(status "$(cat held-p8.out)")" = 404 ]
+wait "$HELDT"
+t_check "the held trailer comes at produced: 200" [ "$(tail -n1 held-trailer.code)" = 200 ]
+t_check "... with the uploaded bytes" cmp -s held-trailer.bin trailer.bin
 t_check "job shows uploaded true" [ "$(admin job show "$JOB2" --json | jget '["uploaded"]')" = True ]
 r=$(up2 p1 p1.bin)
 t_check "uploads close at produced: 409" [ "$(status "$r")" = 409 ]
@@ -313,8 +335,8 @@ JOB3=$(admin sync --folder photos --from "$ID_A" --to "$ID_G")
 r=$(c "${A[@]}" "$URL/v1/agent/poll?wait=5")
 t_check "source gets the third produce task" [ "$(body "$r" | jget '["job"]')" = "$JOB3" ]
 up3() { c "${A[@]}" -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$2" "$URL/v1/agent/jobs/$JOB3/blobs/$1"; }
-up3 header header.bin >/dev/null; up3 manifest manifest.bin >/dev/null
-c "${A[@]}" -X POST -d '{"to_seq": 60, "records": 3, "packs": 1, "bytes": 0, "files": 1}' "$URL/v1/agent/jobs/$JOB3/ready" >/dev/null
+up3 header header.bin >/dev/null
+c "${A[@]}" -X POST -d '{"to_seq": 0}' "$URL/v1/agent/jobs/$JOB3/ready" >/dev/null
 c "${G[@]}" "$URL/v1/agent/jobs/$JOB3/blobs/p0" >held-g.out 2>&1 &
 HELDG=$!
 sleep 0.5

@@ -44,7 +44,7 @@ t_check "(b) the marker appears nowhere in the hub's data directory" \
 if openssl cms -decrypt -inform DER -in "$HUB_DATA/blobs/$job/header" \
      -recip "$T_DIR/C/device.crt" -inkey "$T_DIR/C/device.key" -out "$T_DIR/signed.der" 2>"$T_DIR/cms.err" &&
    openssl cms -verify -noverify -inform DER -in "$T_DIR/signed.der" -out "$T_DIR/header.bin" 2>>"$T_DIR/cms.err" &&
-   head -c 4 "$T_DIR/header.bin" | grep -q CSH1; then
+   head -c 4 "$T_DIR/header.bin" | grep -q CSH2; then
   t_ok "(c) openssl cms -decrypt with C's key opens the relayed header"
 else
   t_fail "(c) openssl cms -decrypt with C's key opens the relayed header: $(cat "$T_DIR/cms.err")"

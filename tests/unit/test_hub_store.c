@@ -103,13 +103,14 @@ static void upload_all(struct fixture *f, int64_t job, int packs)
 	uint64_t rec;
 	uint8_t *p = pack(2, &len);
 	cs_assert_ok(cs__relay_put(f->hub, job, "header", (const uint8_t *)"hdr", 3, &rec));
-	cs_assert_ok(cs__relay_put(f->hub, job, "manifest", p, len, &rec));
+	cs_assert_ok(cs__relay_put(f->hub, job, "m0", p, len, &rec));
 	assert_int_equal(rec, 2);
 	for (int i = 0; i < packs; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "p%d", i);
 		cs_assert_ok(cs__relay_put(f->hub, job, name, p, len, &rec));
 	}
+	cs_assert_ok(cs__relay_put(f->hub, job, "trailer", (const uint8_t *)"trl", 3, &rec));
 	free(p);
 }
 
@@ -137,11 +138,19 @@ static void test_job_lifecycle(void **state)
 	json_decref(t);
 
 	/* produced before uploads: refused */
-	struct cs__produced p = {.to_seq = 41, .records = 4, .packs = 2, .bytes = 100, .files = 3};
+	struct cs__produced p = {.to_seq = 41, .records = 4, .packs = 2, .segments = 1, .bytes = 100,
+		.files = 3};
 	assert_int_equal(cs__hub_job_produced(hub, job, f->id[0], &p), CS_EINVAL);
 	/* only the source */
 	assert_int_equal(cs__hub_job_produced(hub, job, f->id[1], &p), CS_EDENIED);
 	upload_all(f, job, 2);
+	/* the declared segments and packs must be exactly those stored */
+	struct cs__produced wrong = p;
+	wrong.segments = 2;
+	assert_int_equal(cs__hub_job_produced(hub, job, f->id[0], &wrong), CS_EINVAL);
+	wrong = p;
+	wrong.packs = 1;
+	assert_int_equal(cs__hub_job_produced(hub, job, f->id[0], &wrong), CS_EINVAL);
 	cs_assert_ok(cs__hub_job_produced(hub, job, f->id[0], &p));
 	cs_assert_ok(cs__hub_job_produced(hub, job, f->id[0], &p)); /* retry */
 	assert_string_equal(jstate(hub, job), "delivering");
@@ -152,9 +161,11 @@ static void test_job_lifecycle(void **state)
 	assert_string_equal(json_string_value(json_object_get(t, "type")), "apply");
 	assert_int_equal(json_integer_value(json_object_get(t, "to_seq")), 41);
 	json_t *blobs = json_object_get(t, "blobs");
-	assert_int_equal(json_array_size(blobs), 4);
+	assert_int_equal(json_array_size(blobs), 5);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(blobs, 0), "name")), "header");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(blobs, 1), "name")), "m0");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(blobs, 3), "name")), "p1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(blobs, 4), "name")), "trailer");
 	json_decref(t);
 
 	/* wrong to_seq refused; applied recorded; repeat is a no-op */
@@ -215,7 +226,8 @@ static void test_job_blobs_removed_by_writer(void **state)
 	cs_assert_ok(cs__hub_task_next(hub, &t, f->id[0]));
 	json_decref(t);
 	upload_all(f, job, 3);
-	struct cs__produced p = {.to_seq = 7, .records = 6, .packs = 3, .bytes = 100, .files = 2};
+	struct cs__produced p = {.to_seq = 7, .records = 6, .packs = 3, .segments = 1, .bytes = 100,
+		.files = 2};
 	cs_assert_ok(cs__hub_job_produced(hub, job, f->id[0], &p));
 	char jdir[4200];
 	snprintf(jdir, sizeof(jdir), "%s/blobs/%lld", hub->data_dir, (long long)job);
@@ -445,7 +457,7 @@ static void test_revoke_and_tokens(void **state)
 	const char *dests[] = {f->id[1], f->id[2]};
 	cs_assert_ok(cs__hub_job_create(f->hub, &job, "photos", f->id[0], dests, 2, 0));
 	upload_all(f, job, 1);
-	struct cs__produced p = {.to_seq = 5, .packs = 1};
+	struct cs__produced p = {.to_seq = 5, .packs = 1, .segments = 1};
 	cs_assert_ok(cs__hub_job_produced(f->hub, job, f->id[0], &p));
 	struct cs__progress pr = {1, 1, 1, 1};
 	cs_assert_ok(cs__hub_job_ack(f->hub, job, f->id[1], 1, 5, &pr, NULL));

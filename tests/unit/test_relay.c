@@ -373,7 +373,7 @@ static void stage_in_pieces(struct world *w, char **staged, size_t len, size_t p
 	size_t back_len = 0;
 	assert_non_null(data);
 	cs_test_fill_random(data, len, len);
-	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, staged));
+	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, &(char **){staged}));
 	cs_assert_ok(cs_stage_writer_open(&sw, 1, "pieces", len));
 	for (size_t at = 0; at < len; at += piece) {
 		size_t n = len - at < piece ? len - at : piece;
@@ -405,7 +405,7 @@ static void test_stage_writer(void **state)
 
 	/* Two files, the second abandoned: only the first is staged, with its
 	 * content, mode and mtime. */
-	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, staged));
+	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, &(char **){staged}));
 	cs_assert_ok(cs_stage_writer_open(&sw, 0, "one", 11));
 	cs_assert_ok(cs_stage_writer_data(&sw, copy_of("hello "), 6));
 	cs_assert_ok(cs_stage_writer_data(&sw, copy_of("world"), 5));
@@ -444,7 +444,7 @@ static void test_stage_writer(void **state)
 	uint8_t *big_data = malloc(big_len);
 	assert_non_null(big_data);
 	cs_test_fill_random(big_data, big_len, 12);
-	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, staged));
+	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, &(char **){staged}));
 	cs_assert_ok(cs_stage_writer_open(&sw, 2, "queued", big_len));
 	for (size_t at = 0; at < big_len; at += 1u << 20) {
 		uint8_t *p = malloc(1u << 20);
@@ -459,7 +459,7 @@ static void test_stage_writer(void **state)
 	assert_int_equal(open_fds(), fds);
 
 	/* A file left open when the writer stops is removed. */
-	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, staged));
+	cs_assert_ok(cs_stage_writer_start(&sw, w->b.root, &(char **){staged}));
 	cs_assert_ok(cs_stage_writer_open(&sw, 2, "three", 7));
 	cs_assert_ok(cs_stage_writer_data(&sw, copy_of("partial"), 7));
 	cs_assert_ok(cs_stage_writer_drain(&sw));
@@ -470,7 +470,7 @@ static void test_stage_writer(void **state)
 	/* A failure is kept and returned by every later call, naming the file. */
 	char missing[4096];
 	snprintf(missing, sizeof(missing), "%s/no-such-dir", w->b.root);
-	cs_assert_ok(cs_stage_writer_start(&sw, missing, staged));
+	cs_assert_ok(cs_stage_writer_start(&sw, missing, &(char **){staged}));
 	int r = cs_stage_writer_open(&sw, 0, "four", 0);
 	if (r == 0)
 		r = cs_stage_writer_drain(&sw);

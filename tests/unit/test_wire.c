@@ -1,4 +1,5 @@
-/* Unit tests for the session header, manifest and pack framing codecs. */
+/* Unit tests for the session header and trailer, manifest segment and pack
+ * framing codecs. */
 #include <stdlib.h>
 #include <string.h>
 #include <certsync/error.h>
@@ -27,35 +28,111 @@ static void sample_manifest(cs_manifest *m)
 	cs_assert_ok(cs_manifest_add_pack(m, 0, 1));
 }
 
-static void test_manifest_roundtrip(void **state)
+static void test_segment_roundtrip(void **state)
 {
 	(void)state;
 	cs_manifest m, back;
 	uint8_t *enc;
 	size_t len;
+	uint64_t next = 0;
+	int last = 0;
 	sample_manifest(&m);
-	cs_assert_ok(cs_manifest_encode(&enc, &len, &m));
-	cs_assert_ok(cs_manifest_decode(&back, enc, len, 1));
+	cs_assert_ok(cs_manifest_segment_encode(&enc, &len, &m, 0, 0, 1));
+	memset(&back, 0, sizeof(back));
+	cs_assert_ok(cs_manifest_segment_decode(&back, enc, len, &next, &last));
 	assert_int_equal(back.nentries, 3);
+	assert_int_equal(back.npacks, 1);
+	assert_int_equal(next, 1);
+	assert_int_equal(last, 1);
 	assert_string_equal(back.entries[1].path, "dir/a.txt");
 	assert_int_equal(back.entries[1].nchunks, 2);
 	assert_true(back.entries[1].chunks[1].record == CS_RECORD_NONE);
-	/* Every truncation is refused, and so is a trailing byte. */
+	/* Every truncation is refused, and so is a trailing byte; a refused
+	 * segment leaves the manifest and the record count as they were. */
 	for (size_t cut = 0; cut < len; cut++) {
-		cs_manifest x;
-		assert_int_not_equal(cs_manifest_decode(&x, enc, cut, 1), 0);
+		next = 1;
+		assert_int_not_equal(cs_manifest_segment_decode(&back, enc, cut, &next, &last), 0);
+		assert_int_equal(back.nentries, 3);
+		assert_int_equal(back.npacks, 1);
+		assert_int_equal(next, 1);
 	}
 	uint8_t *longer = malloc(len + 1);
 	memcpy(longer, enc, len);
 	longer[len] = 0;
-	cs_manifest x;
-	assert_int_equal(cs_manifest_decode(&x, longer, len + 1, 1), CS_ETRAILING);
-	/* Packs must cover exactly the announced records. */
-	assert_int_equal(cs_manifest_decode(&x, enc, len, 2), CS_EMALFORMED);
+	next = 0;
+	cs_manifest x = {0};
+	assert_int_equal(cs_manifest_segment_decode(&x, longer, len + 1, &next, &last), CS_ETRAILING);
+	/* The packs must continue the record numbering where it stands. */
+	next = 2;
+	assert_int_equal(cs_manifest_segment_decode(&x, enc, len, &next, &last), CS_EMALFORMED);
+	assert_int_equal(x.nentries, 0);
 	free(longer);
 	free(enc);
-	cs_manifest_clear(&m);
+	cs_manifest_clear(&x);
 	cs_manifest_clear(&back);
+	cs_manifest_clear(&m);
+}
+
+/* A manifest in two segments: the second's packs go on from the first's,
+ * and its chunks may name a record sent in the first. */
+static void test_segments_continue(void **state)
+{
+	(void)state;
+	static cs_manifest_chunk c1[1] = {{{1}, 5, 0}}, c2[2] = {{{1}, 5, 0}, {{3}, 9, 1}};
+	cs_manifest m = {0}, back = {0};
+	cs_manifest_entry f = {0};
+	uint8_t *s1, *s2;
+	size_t l1, l2;
+	uint64_t next = 0;
+	int last = 1;
+	f.path = "a";
+	f.size = 5;
+	f.nchunks = 1;
+	f.chunks = c1;
+	cs_assert_ok(cs_manifest_add_entry(&m, &f));
+	cs_assert_ok(cs_manifest_add_pack(&m, 0, 1));
+	cs_assert_ok(cs_manifest_segment_encode(&s1, &l1, &m, 0, 0, 0));
+	f.path = "b";
+	f.size = 14;
+	f.nchunks = 2;
+	f.chunks = c2;
+	cs_assert_ok(cs_manifest_add_entry(&m, &f));
+	cs_assert_ok(cs_manifest_add_pack(&m, 1, 1));
+	cs_assert_ok(cs_manifest_segment_encode(&s2, &l2, &m, 1, 1, 1));
+	/* out of order: the second segment's pack does not start at record 0 */
+	assert_int_equal(cs_manifest_segment_decode(&back, s2, l2, &next, &last), CS_EMALFORMED);
+	cs_assert_ok(cs_manifest_segment_decode(&back, s1, l1, &next, &last));
+	assert_int_equal(last, 0);
+	assert_int_equal(next, 1);
+	cs_assert_ok(cs_manifest_segment_decode(&back, s2, l2, &next, &last));
+	assert_int_equal(last, 1);
+	assert_int_equal(next, 2);
+	assert_int_equal(back.nentries, 2);
+	assert_int_equal(back.npacks, 2);
+	assert_int_equal(back.entries[1].chunks[1].record, 1);
+	/* a chunk may not name a record beyond its segment's packs */
+	cs_manifest early = {0};
+	uint8_t *s3;
+	size_t l3;
+	next = 0;
+	m.entries[0].chunks[0].record = 1;
+	cs_assert_ok(cs_manifest_segment_encode(&s3, &l3, &m, 0, 0, 0));
+	m.npacks = 1; /* s3 lists both packs; encode one with only p0 */
+	free(s3);
+	cs_manifest one = {0};
+	cs_assert_ok(cs_manifest_add_entry(&one, &m.entries[0]));
+	cs_assert_ok(cs_manifest_add_pack(&one, 0, 1));
+	cs_assert_ok(cs_manifest_segment_encode(&s3, &l3, &one, 0, 0, 1));
+	assert_int_equal(cs_manifest_segment_decode(&early, s3, l3, &next, &last), CS_EMALFORMED);
+	assert_int_equal(early.nentries, 0);
+	free(s3);
+	cs_manifest_clear(&one);
+	cs_manifest_clear(&early);
+	m.npacks = 2;
+	free(s1);
+	free(s2);
+	cs_manifest_clear(&back);
+	cs_manifest_clear(&m);
 }
 
 static void test_manifest_rejects_unsafe_paths(void **state)
@@ -64,16 +141,19 @@ static void test_manifest_rejects_unsafe_paths(void **state)
 	const char *bad[] = {"", "/etc/passwd", "../x", "a/../b", "a//b", "a/", ".", "a/./b"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_false(cs_manifest_path_valid(bad[i], strlen(bad[i])));
-		cs_manifest m = {0}, x;
+		cs_manifest m = {0}, x = {0};
 		cs_manifest_entry e = {0};
 		uint8_t *enc;
 		size_t len;
+		uint64_t next = 0;
+		int last;
 		e.path = (char *)bad[i];
 		cs_assert_ok(cs_manifest_add_entry(&m, &e));
-		cs_assert_ok(cs_manifest_encode(&enc, &len, &m));
-		assert_int_equal(cs_manifest_decode(&x, enc, len, 0), CS_EMALFORMED);
+		cs_assert_ok(cs_manifest_segment_encode(&enc, &len, &m, 0, 0, 1));
+		assert_int_equal(cs_manifest_segment_decode(&x, enc, len, &next, &last), CS_EMALFORMED);
 		free(enc);
 		cs_manifest_clear(&m);
+		cs_manifest_clear(&x);
 	}
 	assert_true(cs_manifest_path_valid("a/b.c/.hidden", 13));
 	assert_false(cs_manifest_path_valid("a\0b", 3));
@@ -91,28 +171,62 @@ static void test_header_roundtrip(void **state)
 	h.folder = "docs";
 	h.source = "SRC";
 	h.from_seq = 2;
-	h.to_seq = 9;
 	h.key.key[0] = 0x42;
-	h.manifest_len = 100;
-	h.manifest_records = 1;
-	h.data_records = 4;
-	h.packs = 1;
 	h.recipients = rec;
 	h.nrecipients = 2;
 	cs_assert_ok(cs_session_header_encode(&enc, &len, &h));
 	cs_assert_ok(cs_session_header_decode(&back, enc, len));
 	assert_int_equal(back.job, 7);
+	assert_int_equal(back.from_seq, 2);
 	assert_string_equal(back.folder, "docs");
 	assert_int_equal(back.nrecipients, 2);
 	assert_string_equal(back.recipients[1], "CCCCCCC");
 	assert_int_equal(back.key.key[0], 0x42);
 	cs_session_header_clear(&back);
-	/* from beyond to is refused */
-	h.from_seq = 10;
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_not_equal(cs_session_header_decode(&back, enc, cut), 0);
 	free(enc);
+	/* no recipient is refused */
+	h.nrecipients = 0;
 	cs_assert_ok(cs_session_header_encode(&enc, &len, &h));
 	assert_int_equal(cs_session_header_decode(&back, enc, len), CS_EMALFORMED);
 	free(enc);
+}
+
+static void test_trailer_roundtrip(void **state)
+{
+	(void)state;
+	cs_session_trailer t, back;
+	uint8_t *enc;
+	size_t len;
+	memset(&t, 0, sizeof(t));
+	t.job = 7;
+	t.session_id[0] = 9;
+	t.to_seq = 12;
+	t.segments = 2;
+	t.manifest_records = 3;
+	t.manifest_len = 1000;
+	t.manifest_hash[31] = 0x55;
+	t.data_records = 40;
+	t.packs = 4;
+	cs_assert_ok(cs_session_trailer_encode(&enc, &len, &t));
+	cs_assert_ok(cs_session_trailer_decode(&back, enc, len));
+	assert_memory_equal(&back, &t, sizeof(t));
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_not_equal(cs_session_trailer_decode(&back, enc, cut), 0);
+	free(enc);
+	/* counts that cannot be: no segment, fewer records than segments,
+	 * more manifest bytes than its records hold, more packs than records */
+	cs_session_trailer bad[4] = {t, t, t, t};
+	bad[0].segments = 0;
+	bad[1].manifest_records = 1;
+	bad[2].manifest_len = 3u * CS_MANIFEST_RECORD_PLAIN + 1;
+	bad[3].packs = 41;
+	for (size_t i = 0; i < 4; i++) {
+		cs_assert_ok(cs_session_trailer_encode(&enc, &len, &bad[i]));
+		assert_int_equal(cs_session_trailer_decode(&back, enc, len), CS_EMALFORMED);
+		free(enc);
+	}
 }
 
 static void test_pack_framing(void **state)
@@ -140,7 +254,9 @@ static void test_pack_framing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_manifest_roundtrip),
+		cmocka_unit_test(test_segment_roundtrip),
+		cmocka_unit_test(test_segments_continue),
+		cmocka_unit_test(test_trailer_roundtrip),
 		cmocka_unit_test(test_manifest_rejects_unsafe_paths),
 		cmocka_unit_test(test_header_roundtrip),
 		cmocka_unit_test(test_pack_framing),

@@ -92,8 +92,8 @@ static int blob_flush(void *ud)
 	return cs__transfers_flush(ag->transfers);
 }
 
-/* Header and manifest are stored: tell the hub, which starts the
- * destinations while our packs follow. */
+/* The header is stored: tell the hub, which starts the destinations while
+ * our manifest segments and packs follow. */
 static int blob_ready(void *ud, uint64_t job, const cs_relay_produce_result *planned)
 {
 	cs_agent *ag = ud;

@@ -38,9 +38,10 @@ static int produce(cs_agent *ag, const struct cs__agent_task *t)
 	}
 	if (r == 0) {
 		char path[96];
-		json_t *body = json_pack("{sIsIsIsIsI}", "to_seq", (json_int_t)res.to_seq,
+		json_t *body = json_pack("{sIsIsIsIsIsI}", "to_seq", (json_int_t)res.to_seq,
 			"records", (json_int_t)res.records, "packs", (json_int_t)res.packs,
-			"bytes", (json_int_t)res.bytes, "files", (json_int_t)res.files);
+			"segments", (json_int_t)res.segments, "bytes", (json_int_t)res.bytes,
+			"files", (json_int_t)res.files);
 		snprintf(path, sizeof(path), "/v1/agent/jobs/%llu/produced", (unsigned long long)t->job);
 		r = cs__agent_call(NULL, NULL, ag, "POST", path, body, 30000);
 		json_decref(body);

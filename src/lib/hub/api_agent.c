@@ -147,7 +147,8 @@ static void blob_put_written(cs_hub *hub, struct cs__blob_write *w)
 	int r = cs__relay_put_end(hub, w, &records);
 	if (r == 0) {
 		blob_put_counted(hub, job, name, len, records);
-		cs__blob_wait_stored(hub, job, name);
+		if (strcmp(name, "trailer") != 0) /* that one waits for "produced" */
+			cs__blob_wait_stored(hub, job, name);
 	} else
 		cs_log(CS_LOG_WARN, "blob.store_failed", "job=%lld name=%s error=\"%s\"", (long long)job,
 			name, cs_error_last());
@@ -196,8 +197,8 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	int r;
 
 	if (!cs__relay_name_ok(name)) {
-		cs__hub_reply_error(hub, req, 404, "not_found", "blob name must be header, manifest "
-			"or p<N>");
+		cs__hub_reply_error(hub, req, 404, "not_found", "blob name must be header, trailer, "
+			"m<N> or p<N>");
 		return;
 	}
 	if ((r = cs__hub_job_info(hub, job, &state, src, &fold)) < 0) {
@@ -209,7 +210,7 @@ static void blob_put(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 	else if (cs__hub_job_uploading(hub, job) != 1)
 		cs__hub_reply_error(hub, req, 409, "state", "job %lld is %s; uploads are closed",
 			(long long)job, state);
-	else if (name[0] != 'p' && strcmp(state, "producing") != 0)
+	else if (strcmp(name, "header") == 0 && strcmp(state, "producing") != 0)
 		/* Destinations may already hold this session's header: a second
 		 * session (a source that restarted) must not replace it. */
 		cs__hub_reply_error(hub, req, 409, "state", "job %lld was announced; its %s cannot "
@@ -243,9 +244,15 @@ void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *n
 	const uint8_t *data = NULL;
 	size_t size = 0;
 	int r = cs__relay_get(hub, &data, &size, job, name);
-	if (r == CS_ENOTFOUND && name[0] == 'p' && cs__hub_job_uploading(hub, job) == 1) {
+	/* The trailer is given out only once the source has reported the job
+	 * produced, so that a destination never acknowledges a sequence
+	 * number the hub does not know yet. */
+	int is_trailer = strcmp(name, "trailer") == 0;
+	if (((r == CS_ENOTFOUND && (name[0] == 'p' || name[0] == 'm' || is_trailer)) ||
+		    (r == CS_OK && is_trailer)) && cs__hub_job_uploading(hub, job) == 1) {
 		/* The destination is ahead of the source: hold the request
-		 * until the pack is stored, or ask it to come back. */
+		 * until the blob is stored (the trailer: until the job is
+		 * produced), or ask it to come back. */
 		cs_error_clear();
 		if (device != NULL && cs__blob_wait_add(hub, req, job, name, device) == CS_OK)
 			return;
@@ -283,8 +290,8 @@ static void blob_get(cs_hub *hub, cs_http_req *req, const struct cs__device *d, 
 		cs__hub_reply_error(hub, req, 403, "denied", "not a party to job %lld", (long long)job);
 	else if (!cs__relay_name_ok(name))
 		/* checked before anything waits for a pack of that name */
-		cs__hub_reply_error(hub, req, 404, "not_found", "blob name must be header, manifest "
-			"or p<N>");
+		cs__hub_reply_error(hub, req, 404, "not_found", "blob name must be header, trailer, "
+			"m<N> or p<N>");
 	else
 		cs__hub_blob_send(hub, req, job, name, d->id);
 	free(state);

@@ -20,7 +20,7 @@
 
 /* ---- limits (PROTOCOL.md §1; those of request bodies are in hub_parse.h) ---- */
 #define CS__HUB_BLOB_MAX (8u << 20)        /* one uploaded blob (CS_PACK_MAX in relay.h) */
-#define CS__HUB_BLOB_NAME_MAX 16            /* "header", "manifest", "p<N>" and a NUL */
+#define CS__HUB_BLOB_NAME_MAX 16            /* "header", "trailer", "m<N>", "p<N>" and a NUL */
 #define CS__HUB_BLOB_CACHE_BYTES (24u << 20) /* recent blobs kept in memory */
 /* Downloads held for a pack not uploaded yet: how long, how many at once. */
 #define CS__HUB_BLOB_WAIT_MS 5000
@@ -426,8 +426,12 @@ void cs__hub_blob_send(cs_hub *hub, cs_http_req *req, int64_t job, const char *n
 
 /* ---- relay blob store (relay.c) ---- */
 
-/* 1 when name is "header", "manifest" or "p<N>" (N < 2^20, no leading 0). */
+/* 1 when name is "header", "trailer", "m<N>" (a manifest segment) or "p<N>"
+ * (a pack; N < 2^20, no leading 0). */
 int cs__relay_name_ok(const char *name);
+/* 1 for the blobs that are one CMS envelope (header, trailer) rather than
+ * framed records. */
+int cs__relay_name_is_sealed(const char *name);
 /* Count the records of a pack (PROTOCOL.md §8); CS_EMALFORMED when the
  * framing is broken. */
 int cs__relay_count_records(uint64_t *records, const uint8_t *data, size_t len);

@@ -112,7 +112,7 @@ void cs__job_body_clear(struct cs__job_body *b);
 
 /* POST /v1/agent/jobs/{job}/produced. */
 struct cs__produced {
-	int64_t to_seq, records, packs, bytes, files;
+	int64_t to_seq, records, packs, segments, bytes, files;
 };
 int cs__parse_produced(struct cs__produced *out, const char *text, size_t len);
 

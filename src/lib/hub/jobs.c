@@ -263,7 +263,8 @@ done:
 	return r;
 }
 
-/* The job's blobs in delivery order: header, manifest, p0, p1, ... */
+/* The job's blobs in delivery order: header, m0, m1, ..., p0, p1, ...,
+ * trailer. */
 static int blobs_json(cs_hub *hub, json_t **out, int64_t job)
 {
 	cs_stmt *q = NULL;
@@ -272,9 +273,10 @@ static int blobs_json(cs_hub *hub, json_t **out, int64_t job)
 	if (arr == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	if ((r = cs_store_prepare(&q, hub->db,
-		     "SELECT name, size FROM blobs WHERE job = ? ORDER BY CASE name "
-		     "WHEN 'header' THEN -2 WHEN 'manifest' THEN -1 "
-		     "ELSE CAST(substr(name, 2) AS INTEGER) END")) < 0)
+		     "SELECT name, size FROM blobs WHERE job = ? ORDER BY CASE "
+		     "WHEN name = 'header' THEN -1 WHEN name = 'trailer' THEN 4194304 "
+		     "WHEN name GLOB 'm*' THEN CAST(substr(name, 2) AS INTEGER) "
+		     "ELSE 2097152 + CAST(substr(name, 2) AS INTEGER) END")) < 0)
 		goto done;
 	cs_stmt_bind_int64(q, 1, job);
 	while ((r = cs_stmt_step(q)) == 1)
@@ -291,37 +293,67 @@ done:
 	return r;
 }
 
-/* Check that header, manifest and exactly p0..p(packs-1) were uploaded;
- * also returns the data records and bytes the hub counted. */
-static int check_uploads(cs_hub *hub, int64_t job, int64_t packs, int64_t *records,
-	int64_t *bytes)
+/* Whether exactly <prefix>0 .. <prefix>(n-1) of the job are stored (names
+ * are unique and have no leading zeros, so a count of n and a largest
+ * number of n - 1 say so); also their records. */
+static int check_series(cs_hub *hub, int64_t job, const char *glob, int64_t n,
+	int64_t *records)
 {
 	cs_stmt *q = NULL;
 	int r = cs_store_prepare(&q, hub->db,
-		"SELECT (SELECT COUNT(*) FROM blobs WHERE job = ?1 AND name IN ('header','manifest')),"
-		" (SELECT COUNT(*) FROM blobs WHERE job = ?1 AND name GLOB 'p*'),"
-		" (SELECT COALESCE(MAX(CAST(substr(name, 2) AS INTEGER)), -1) FROM blobs"
-		"   WHERE job = ?1 AND name GLOB 'p*'),"
-		" (SELECT COALESCE(SUM(records), 0) FROM blobs WHERE job = ?1 AND name GLOB 'p*'),"
-		" (SELECT COALESCE(SUM(size), 0) FROM blobs WHERE job = ?1)");
+		"SELECT COUNT(*), COALESCE(MAX(CAST(substr(name, 2) AS INTEGER)), -1),"
+		" COALESCE(SUM(records), 0) FROM blobs WHERE job = ?1 AND name GLOB ?2");
 	if (r < 0)
 		return r;
 	cs_stmt_bind_int64(q, 1, job);
+	cs_stmt_bind_text(q, 2, glob);
 	if ((r = cs_stmt_step(q)) != 1) {
 		cs_stmt_free(q);
 		return r < 0 ? r : cs_error_set(CS_EDB, "no result");
 	}
-	int64_t hm = cs_stmt_int64(q, 0), np = cs_stmt_int64(q, 1), maxp = cs_stmt_int64(q, 2);
-	*records = cs_stmt_int64(q, 3);
-	*bytes = cs_stmt_int64(q, 4);
+	int64_t count = cs_stmt_int64(q, 0), max = cs_stmt_int64(q, 1);
+	if (records)
+		*records = cs_stmt_int64(q, 2);
 	cs_stmt_free(q);
-	if (hm != 2)
-		return cs_error_set(CS_EINVAL, "blobs \"header\" and \"manifest\" must be uploaded first");
-	/* names are unique and have no leading zeros, so np == packs and
-	 * max == packs-1 mean exactly p0..p(packs-1) */
-	if (np != packs || maxp != packs - 1)
-		return cs_error_set(CS_EINVAL, "%lld packs declared but p0..p%lld not exactly uploaded "
-			"(%lld found)", (long long)packs, (long long)packs - 1, (long long)np);
+	return count == n && max == n - 1 ? 1 : 0;
+}
+
+/* Check what a source's report says is stored: the header for "ready";
+ * for "produced" also the trailer, exactly segments manifest segments and
+ * exactly packs packs. Returns the data records the hub counted and the
+ * bytes stored. */
+static int check_uploads(cs_hub *hub, int64_t job, int ready, const struct cs__produced *p,
+	int64_t *records, int64_t *bytes)
+{
+	int64_t header = 0, trailer = 0;
+	int r;
+	if ((r = cs__db_int64(hub->db, &header,
+		     "SELECT COUNT(*) FROM blobs WHERE job = ? AND name = 'header'",
+		     CS__DB_ARGS(CS__DB_I(job)))) < 0 ||
+	    (r = cs__db_int64(hub->db, &trailer,
+		     "SELECT COUNT(*) FROM blobs WHERE job = ? AND name = 'trailer'",
+		     CS__DB_ARGS(CS__DB_I(job)))) < 0 ||
+	    (r = cs__db_int64(hub->db, bytes,
+		     "SELECT COALESCE(SUM(size), 0) FROM blobs WHERE job = ?",
+		     CS__DB_ARGS(CS__DB_I(job)))) < 0)
+		return r;
+	if (header != 1)
+		return cs_error_set(CS_EINVAL, "blob \"header\" must be uploaded first");
+	*records = 0;
+	if (ready)
+		return CS_OK;
+	if (trailer != 1)
+		return cs_error_set(CS_EINVAL, "blob \"trailer\" is not uploaded");
+	if ((r = check_series(hub, job, "m*", p->segments, NULL)) < 0)
+		return r;
+	if (r == 0)
+		return cs_error_set(CS_EINVAL, "%lld manifest segments declared but m0..m%lld not "
+			"exactly uploaded", (long long)p->segments, (long long)p->segments - 1);
+	if ((r = check_series(hub, job, "p*", p->packs, records)) < 0)
+		return r;
+	if (r == 0)
+		return cs_error_set(CS_EINVAL, "%lld packs declared but p0..p%lld not exactly uploaded",
+			(long long)p->packs, (long long)p->packs - 1);
 	return CS_OK;
 }
 
@@ -361,9 +393,10 @@ static int queue_applies_tx(cs_hub *hub, int64_t job, const char *folder, const 
 	return r < 0 ? r : CS_OK;
 }
 
-/* The two steps of a source's report. "ready" (early): header and
- * manifest are stored, destinations may start while packs still arrive.
- * "produced" (final): every pack is stored. A source may skip "ready". */
+/* The two steps of a source's report. "ready" (early): the header is
+ * stored, destinations may start while manifest segments and packs still
+ * arrive. "produced" (final): everything is stored, the trailer last. A
+ * source may skip "ready". */
 static int job_report(cs_hub *hub, int64_t job, const char *source, const struct cs__produced *p,
 	int ready)
 {
@@ -394,7 +427,7 @@ static int job_report(cs_hub *hub, int64_t job, const char *source, const struct
 		r = cs_error_set(CS_ESTATE, "job %lld is %s", (long long)job, state);
 		goto done;
 	}
-	if ((r = check_uploads(hub, job, ready ? 0 : p->packs, &records, &bytes)) < 0)
+	if ((r = check_uploads(hub, job, ready, p, &records, &bytes)) < 0)
 		goto done;
 	if (!ready && p->records != records)
 		cs_log(CS_LOG_WARN, "job.records_mismatch", "job=%lld declared=%lld counted=%lld",
@@ -427,6 +460,8 @@ static int job_report(cs_hub *hub, int64_t job, const char *source, const struct
 		(long long)p->to_seq, (long long)(ready ? p->records : records), (long long)p->packs,
 		(long long)bytes);
 	cs__hub_wake_flush(hub);
+	if (!ready) /* destinations waiting for the trailer */
+		cs__blob_wait_stored(hub, job, "trailer");
 	r = CS_OK;
 	goto done;
 fail:

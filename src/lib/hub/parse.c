@@ -282,6 +282,7 @@ int cs__parse_produced(struct cs__produced *out, const char *text, size_t len)
 	if ((r = cs__json_int(&p.to_seq, root, "to_seq", 1, 0, CS__HUB_COUNT_MAX)) == 0 &&
 	    (r = cs__json_int(&p.records, root, "records", 0, 0, CS__HUB_COUNT_MAX)) == 0 &&
 	    (r = cs__json_int(&p.packs, root, "packs", 0, 0, CS__HUB_PACKS_MAX)) == 0 &&
+	    (r = cs__json_int(&p.segments, root, "segments", 0, 0, CS__HUB_PACKS_MAX)) == 0 &&
 	    (r = cs__json_int(&p.bytes, root, "bytes", 0, 0, CS__HUB_COUNT_MAX)) == 0 &&
 	    (r = cs__json_int(&p.files, root, "files", 0, 0, CS__HUB_COUNT_MAX)) == 0)
 		*out = p;

@@ -28,12 +28,12 @@
 
 int cs__relay_name_ok(const char *name)
 {
-	if (strcmp(name, "header") == 0 || strcmp(name, "manifest") == 0)
+	if (strcmp(name, "header") == 0 || strcmp(name, "trailer") == 0)
 		return 1;
-	if (name[0] != 'p' || name[1] < '0' || name[1] > '9')
+	if ((name[0] != 'p' && name[0] != 'm') || name[1] < '0' || name[1] > '9')
 		return 0;
 	if (name[1] == '0' && name[2] != '\0')
-		return 0; /* no leading zeros: one name per pack */
+		return 0; /* no leading zeros: one name per pack or segment */
 	size_t n = strlen(name + 1);
 	if (n > 7)
 		return 0;
@@ -44,6 +44,11 @@ int cs__relay_name_ok(const char *name)
 		v = v * 10 + (*p - '0');
 	}
 	return v < (long)CS__HUB_PACKS_MAX;
+}
+
+int cs__relay_name_is_sealed(const char *name)
+{
+	return strcmp(name, "header") == 0 || strcmp(name, "trailer") == 0;
 }
 
 int cs__relay_count_records(uint64_t *records, const uint8_t *data, size_t len)
@@ -119,13 +124,13 @@ int cs__relay_put_begin_entry(cs_hub *hub, struct cs__blob_write **out, int64_t 
 
 	*out = NULL;
 	if (!cs__relay_name_ok(name))
-		r = cs_error_set(CS_EINVAL, "blob name must be header, manifest or p<N>");
+		r = cs_error_set(CS_EINVAL, "blob name must be header, trailer, m<N> or p<N>");
 	else if (len > CS__HUB_BLOB_MAX)
 		r = cs_error_set(CS_ELIMIT, "a blob is at most %u bytes", CS__HUB_BLOB_MAX);
-	else if (strcmp(name, "header") != 0)
-		r = cs__relay_count_records(&records, data, len);
+	else if (cs__relay_name_is_sealed(name))
+		r = len == 0 ? cs_error_set(CS_EMALFORMED, "the %s is empty", name) : CS_OK;
 	else
-		r = len == 0 ? cs_error_set(CS_EMALFORMED, "the header is empty") : CS_OK;
+		r = cs__relay_count_records(&records, data, len);
 	if (r < 0)
 		goto fail;
 

@@ -1,5 +1,5 @@
 /* Reading entries back from the index: the packed chunk list, row
- * decoding, cs_index_get and cs_index_changes_since. */
+ * decoding, cs_index_get and cs_index_changes_between. */
 #include <stdlib.h>
 #include <string.h>
 #include <certsync/buf.h>
@@ -188,7 +188,7 @@ done:
 	return r < 0 ? r : CS_OK;
 }
 
-int cs_index_changes_since(cs_index *ix, const char *folder_id, uint64_t since,
+int cs_index_changes_between(cs_index *ix, const char *folder_id, uint64_t after, uint64_t upto,
 	int (*fn)(void *ud, const cs_file_entry *e), void *ud)
 {
 	cs_stmt *q = NULL;
@@ -196,14 +196,17 @@ int cs_index_changes_since(cs_index *ix, const char *folder_id, uint64_t since,
 	int r = cs__ix_folder_fid(&fid, ix, folder_id);
 	if (r < 0)
 		return r;
-	if (since > INT64_MAX)
+	if (after > INT64_MAX || after >= upto)
 		return CS_OK;
+	if (upto > INT64_MAX)
+		upto = INT64_MAX;
 	/* Byte order of paths puts every directory before what it contains,
 	 * since a parent's path is a prefix of its children's. */
 	if ((r = cs_store_prepare(&q, ix->st, "SELECT " CS__IX_ENTRY_COLS
-			" FROM ix_entry WHERE fid = ? AND seq > ? ORDER BY path")) < 0)
+			" FROM ix_entry WHERE fid = ? AND seq > ? AND seq <= ? ORDER BY path")) < 0)
 		return r;
-	if ((r = cs_stmt_bind_int64(q, 1, fid)) < 0 || (r = cs_stmt_bind_int64(q, 2, (int64_t)since)) < 0)
+	if ((r = cs_stmt_bind_int64(q, 1, fid)) < 0 || (r = cs_stmt_bind_int64(q, 2, (int64_t)after)) < 0 ||
+	    (r = cs_stmt_bind_int64(q, 3, (int64_t)upto)) < 0)
 		goto done;
 	while ((r = cs_stmt_step(q)) == 1) {
 		cs_file_entry *e = NULL;
@@ -217,4 +220,10 @@ int cs_index_changes_since(cs_index *ix, const char *folder_id, uint64_t since,
 done:
 	cs_stmt_free(q);
 	return r;
+}
+
+int cs_index_changes_since(cs_index *ix, const char *folder_id, uint64_t since,
+	int (*fn)(void *ud, const cs_file_entry *e), void *ud)
+{
+	return cs_index_changes_between(ix, folder_id, since, UINT64_MAX, fn, ud);
 }

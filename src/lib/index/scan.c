@@ -54,6 +54,7 @@ struct ix_old {
 
 struct ix_scan {
 	cs_index *ix;
+	const char *folder_id;
 	int64_t fid;
 	struct ix_old *old;
 	size_t nold;
@@ -62,7 +63,10 @@ struct ix_scan {
 	uint64_t batch_bytes;
 	cs_scan_stats stats;
 	cs_scan_progress_fn progress;
+	int (*committed)(void *ud, uint64_t seq);
 	void *ud;
+	size_t max_changes;
+	uint64_t max_bytes;
 	int64_t next_progress;
 	uint8_t *buf;   /* the walk's read buffer: the reader's, or its own */
 	size_t bufsize;
@@ -229,11 +233,17 @@ static void changes_free(struct ix_scan *s)
 
 static int flush(struct ix_scan *s)
 {
+	size_t n = s->nchg;
 	int r = cs__ix_apply(s->ix, s->fid, s->chg, s->nchg);
 	for (size_t i = 0; i < s->nchg; i++)
 		change_clear(&s->chg[i]);
 	s->nchg = 0;
 	s->batch_bytes = 0;
+	if (r == 0 && n > 0 && s->committed != NULL) {
+		uint64_t seq = 0;
+		if ((r = cs_index_folder_seq(&seq, s->ix, s->folder_id)) == 0)
+			r = s->committed(s->ud, seq);
+	}
 	return r;
 }
 
@@ -252,7 +262,7 @@ static int push(struct ix_scan *s, struct cs__ix_change *c)
 	}
 	s->chg[s->nchg++] = *c;
 	memset(c, 0, sizeof(*c));
-	if (s->nchg >= IX_BATCH_CHANGES || s->batch_bytes >= IX_BATCH_BYTES)
+	if (s->nchg >= s->max_changes || s->batch_bytes >= s->max_bytes)
 		return flush(s);
 	return CS_OK;
 }
@@ -635,15 +645,28 @@ static int visit_dir(struct ix_scan *s, int dirfd, const char *name, const struc
 int cs_index_scan(cs_index *ix, const char *folder_id, cs_scan_stats *stats,
 	cs_scan_progress_fn progress, void *ud)
 {
+	cs_scan_options o = {progress, NULL, ud, 0, 0};
+	return cs_index_scan_with(ix, folder_id, stats, &o);
+}
+
+int cs_index_scan_with(cs_index *ix, const char *folder_id, cs_scan_stats *stats,
+	const cs_scan_options *opts)
+{
 	struct ix_scan *s = calloc(1, sizeof(*s));
+	cs_scan_progress_fn progress = opts ? opts->progress : NULL;
+	void *ud = opts ? opts->ud : NULL;
 	char *root = NULL;
 	int rootfd = -1, r;
 
 	if (s == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
 	s->ix = ix;
+	s->folder_id = folder_id;
 	s->progress = progress;
+	s->committed = opts ? opts->committed : NULL;
 	s->ud = ud;
+	s->max_changes = opts && opts->batch_changes ? opts->batch_changes : IX_BATCH_CHANGES;
+	s->max_bytes = opts && opts->batch_bytes ? opts->batch_bytes : IX_BATCH_BYTES;
 	s->next_progress = cs_clock_mono_ms() + IX_PROGRESS_MS;
 	if ((r = cs__ix_folder_fid(&s->fid, ix, folder_id)) < 0 ||
 	    (r = cs_index_folder_root(&root, ix, folder_id)) < 0)

@@ -1,13 +1,16 @@
 /* Destination side of relay sync (include/certsync/relay.h).
  *
- * Order of work: verify the header (signer, chain, job), authenticate and
- * decode the manifest, rescan the local folder, then stage new and changed
- * files in path order (this thread fetches, decrypts and checks chunks; a
- * writer thread fills the temporary files, stage_writer.h), make them durable
- * with one syncfs, rename them into place, then deletions in reverse path
- * order, then directory metadata, then one more syncfs. Only then are the new bases
- * recorded and the caller acknowledges. A crash anywhere leaves either the
- * old or the new version of each file, and a rerun skips finished files. */
+ * Order of work: verify the header (signer, chain, job), rescan the local
+ * folder, then segment by segment as the source sends them: authenticate
+ * and decode the manifest segment and stage its new and changed files (this
+ * thread fetches, decrypts and checks chunks; a writer thread fills the
+ * temporary files, stage_writer.h). Then verify the trailer (signer, the
+ * hash and counts of everything received), make the staged files durable
+ * with one syncfs, rename them into place in path order, then deletions in
+ * reverse path order, then directory metadata, then one more syncfs. Only
+ * then are the new bases recorded and the caller acknowledges. A crash
+ * anywhere leaves either the old or the new version of each file, and a
+ * rerun skips finished files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -52,12 +55,18 @@ struct applier {
 	const cs_relay_io *io;
 	char *root;
 	cs_session_header h;
+	cs_session_trailer t;
 	cs_manifest m;
+	size_t *order; /* entry indices in path order, once the trailer is checked */
+	uint32_t segments, manifest_records; /* received so far */
+	uint64_t manifest_len, next_record;
+	cs_sha256_ctx *mhash; /* over the received segments' plaintexts */
 	struct cached_pack cache[PACK_CACHE];
 	unsigned cache_next;
 	struct cs_stage_writer writer;
 	char **staged; /* per manifest entry: its temporary file, or NULL */
 	uint8_t *in_place; /* per manifest entry: this job wrote it to its path */
+	size_t cap_entries; /* room in staged and in_place */
 	struct touched_dir *dirs; /* directories changed: restore mtime, fsync */
 	size_t ndirs;
 	uint64_t files_total, bytes_total, files_done, bytes_done;
@@ -86,37 +95,53 @@ static int get_blob(struct applier *a, const char *name, uint8_t **data, size_t 
 	return CS_OK;
 }
 
-static int open_header(struct applier *a)
+/* Download blob name, open it with our key and check that it was signed
+ * by the job's source as registered at the hub, still valid under our
+ * trust anchor. */
+static int open_signed(struct applier *a, const char *name, uint8_t **plain, size_t *plain_len)
 {
-	uint8_t *der = NULL, *plain = NULL;
-	size_t der_len = 0, plain_len = 0;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
 	cs_cert *signer = NULL;
 	char fp1[CS_FINGERPRINT_SIZE], fp2[CS_FINGERPRINT_SIZE];
 	int r;
-	if ((r = get_blob(a, "header", &der, &der_len)) < 0)
+	if ((r = get_blob(a, name, &der, &der_len)) < 0)
 		return r;
-	if ((r = cs_envelope_open(&plain, &plain_len, &signer, der, der_len, a->self->key,
+	if ((r = cs_envelope_open(plain, plain_len, &signer, der, der_len, a->self->key,
 		     a->self->cert)) < 0) {
-		cs_error_wrap("session header");
+		cs_error_wrap("session %s", name);
 		goto done;
 	}
-	/* The signer must be the job's source as registered at the hub, and
-	 * still valid under our trust anchor. */
 	if ((r = cs_cert_fingerprint(fp1, signer)) < 0 ||
 	    (r = cs_cert_fingerprint(fp2, a->req->source_cert)) < 0)
 		goto done;
 	if (strcmp(fp1, fp2) != 0) {
-		r = cs_error_set(CS_EAUTH, "session header is not signed by the job's source device");
+		r = cs_error_set(CS_EAUTH, "session %s is not signed by the job's source device", name);
 		goto done;
 	}
-	if ((r = cs_cert_verify(signer, a->self->ca, a->self->crl_pem, 0)) < 0) {
+	if ((r = cs_cert_verify(signer, a->self->ca, a->self->crl_pem, 0)) < 0)
 		cs_error_wrap("source certificate");
-		goto done;
+done:
+	if (r < 0 && *plain) {
+		cs_freezero(*plain, *plain_len);
+		*plain = NULL;
 	}
+	cs_bigmem_free(der);
+	cs_cert_free(signer);
+	return r;
+}
+
+static int open_header(struct applier *a)
+{
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	int r;
+	if ((r = open_signed(a, "header", &plain, &plain_len)) < 0)
+		return r;
 	if ((r = cs_session_header_decode(&a->h, plain, plain_len)) < 0)
 		goto done;
 	if (a->h.job != a->req->job || strcmp(a->h.folder, a->req->folder) != 0 ||
-	    strcmp(a->h.source, a->req->source_id) != 0 || a->h.to_seq != a->req->to_seq) {
+	    strcmp(a->h.source, a->req->source_id) != 0) {
 		r = cs_error_set(CS_EAUTH, "session header belongs to another job (job %llu, folder %s)",
 			(unsigned long long)a->h.job, a->h.folder);
 		goto done;
@@ -124,28 +149,57 @@ static int open_header(struct applier *a)
 	int named = 0;
 	for (uint32_t i = 0; i < a->h.nrecipients && !named; i++)
 		named = strcmp(a->h.recipients[i], a->self->device_id) == 0;
-	if (!named) {
+	if (!named)
 		r = cs_error_set(CS_EAUTH, "session header was not sealed for this device");
-		goto done;
-	}
 done:
-	cs_bigmem_free(der);
-	if (plain)
-		cs_freezero(plain, plain_len);
-	cs_cert_free(signer);
+	cs_freezero(plain, plain_len);
 	return r;
 }
 
-static int load_manifest(struct applier *a)
+/* The trailer: signed like the header, for this session, and it must
+ * account for exactly what came. */
+static int open_trailer(struct applier *a)
+{
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	uint8_t hash[32];
+	int r;
+	if ((r = open_signed(a, "trailer", &plain, &plain_len)) < 0)
+		return r;
+	r = cs_session_trailer_decode(&a->t, plain, plain_len);
+	cs_freezero(plain, plain_len);
+	if (r < 0)
+		return r;
+	cs_sha256_final(a->mhash, hash);
+	a->mhash = NULL;
+	if (a->t.job != a->req->job || !cs_memeq(a->t.session_id, a->h.key.session_id, CS_SESSION_ID_LEN))
+		return cs_error_set(CS_EAUTH, "session trailer belongs to another session");
+	if (a->t.segments != a->segments || a->t.manifest_records != a->manifest_records ||
+	    a->t.manifest_len != a->manifest_len || !cs_memeq(hash, a->t.manifest_hash, 32))
+		return cs_error_set(CS_EAUTH, "manifest does not match the session trailer "
+			"(%u segments received, %u signed)", a->segments, a->t.segments);
+	if (a->t.data_records != a->next_record || a->t.packs != a->m.npacks)
+		return cs_error_set(CS_EAUTH, "packs do not match the session trailer");
+	if (a->t.to_seq < a->h.from_seq)
+		return cs_error_set(CS_EMALFORMED, "session trailer ends before the session starts");
+	return CS_OK;
+}
+
+/* Fetch, authenticate and decode manifest segment m<k> (its records are
+ * numbered on from the previous segments'), appending its entries and
+ * packs to the manifest. */
+static int load_segment(struct applier *a, int *last)
 {
 	uint8_t *blob = NULL, *plain = NULL;
 	size_t blob_len = 0, off = 0, got = 0;
 	uint32_t count = 0;
-	uint8_t hash[32];
+	char name[32];
 	int r;
-	if ((r = get_blob(a, "manifest", &blob, &blob_len)) < 0)
+	snprintf(name, sizeof(name), "m%u", a->segments);
+	if ((r = get_blob(a, name, &blob, &blob_len)) < 0)
 		return r;
-	plain = malloc(a->h.manifest_len + 1);
+	/* the records' plaintext is shorter than the blob */
+	plain = malloc(blob_len + 1);
 	if (plain == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
@@ -157,32 +211,32 @@ static int load_manifest(struct applier *a)
 			goto done;
 		if (r == 0)
 			break;
-		size_t n = rec_len - CS_RECORD_TAG_LEN;
-		if (count >= a->h.manifest_records || n > a->h.manifest_len - got) {
-			r = cs_error_set(CS_EMALFORMED, "manifest longer than announced");
+		uint32_t index = a->manifest_records + count;
+		if (index < a->manifest_records) {
+			r = cs_error_set(CS_EMALFORMED, "too many manifest records");
 			goto done;
 		}
-		if ((r = cs_record_open(plain + got, &a->h.key, CS_RECORD_MANIFEST, count, rec, rec_len)) < 0) {
-			cs_error_wrap("manifest record %u", count);
+		if ((r = cs_record_open(plain + got, &a->h.key, CS_RECORD_MANIFEST, index, rec, rec_len)) < 0) {
+			cs_error_wrap("manifest record %u", index);
 			goto done;
 		}
-		got += n;
+		got += rec_len - CS_RECORD_TAG_LEN;
 		count++;
 	}
-	if (count != a->h.manifest_records || got != a->h.manifest_len) {
-		r = cs_error_set(CS_ETRUNCATED, "manifest truncated: %u of %u records",
-			count, a->h.manifest_records);
+	if (count == 0) {
+		r = cs_error_set(CS_EMALFORMED, "manifest segment %s is empty", name);
 		goto done;
 	}
-	cs_sha256(hash, plain, got);
-	if (!cs_memeq(hash, a->h.manifest_hash, 32)) {
-		r = cs_error_set(CS_EAUTH, "manifest does not match the session header");
+	if (got > CS_MANIFEST_MAX - a->manifest_len) {
+		r = cs_error_set(CS_ELIMIT, "manifest larger than %u bytes", CS_MANIFEST_MAX);
 		goto done;
 	}
-	if ((r = cs_manifest_decode(&a->m, plain, got, a->h.data_records)) < 0)
+	cs_sha256_update(a->mhash, plain, got);
+	if ((r = cs_manifest_segment_decode(&a->m, plain, got, &a->next_record, last)) < 0)
 		goto done;
-	if (a->m.npacks != a->h.packs)
-		r = cs_error_set(CS_EMALFORMED, "manifest lists %zu packs, header %u", a->m.npacks, a->h.packs);
+	a->segments++;
+	a->manifest_records += count;
+	a->manifest_len += got;
 done:
 	cs_bigmem_free(blob);
 	free(plain);
@@ -615,43 +669,111 @@ static void note_in_place(struct applier *a)
 	free(files);
 }
 
+/* Room for entries up to the manifest's count in the per-entry arrays. */
+static int grow_entries(struct applier *a)
+{
+	size_t cap = a->cap_entries;
+	if (a->m.nentries <= cap)
+		return CS_OK;
+	size_t n = a->m.nentries > 2 * cap ? a->m.nentries : 2 * cap;
+	uint8_t *ip = realloc(a->in_place, n);
+	if (ip == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	a->in_place = ip;
+	memset(a->in_place + cap, 0, n - cap);
+	int r = cs_stage_writer_resize(&a->writer, cap, n);
+	if (r == 0)
+		a->cap_entries = n;
+	return r;
+}
+
+static const cs_manifest *sort_m;
+static int by_path(const void *x, const void *y)
+{
+	return strcmp(sort_m->entries[*(const size_t *)x].path, sort_m->entries[*(const size_t *)y].path);
+}
+
+/* Entry indices in byte order of paths, which puts every directory before
+ * what it contains; a path listed twice is refused. */
+static int sort_entries(struct applier *a)
+{
+	a->order = malloc((a->m.nentries ? a->m.nentries : 1) * sizeof(*a->order));
+	if (a->order == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
+	for (size_t i = 0; i < a->m.nentries; i++)
+		a->order[i] = i;
+	sort_m = &a->m;
+	qsort(a->order, a->m.nentries, sizeof(*a->order), by_path);
+	for (size_t i = 1; i < a->m.nentries; i++)
+		if (strcmp(a->m.entries[a->order[i - 1]].path, a->m.entries[a->order[i]].path) == 0)
+			return cs_error_set(CS_EMALFORMED, "manifest lists %s twice",
+				a->m.entries[a->order[i]].path);
+	return CS_OK;
+}
+
+/* Take the manifest segment by segment and stage the changed files of
+ * each as it comes, until the last; then check the trailer. */
+static int stage_all(struct applier *a)
+{
+	int last = 0, r = CS_OK;
+	while (!last && r == 0) {
+		size_t first = a->m.nentries;
+		char next[32];
+		if (a->segments >= CS_SEGMENTS_MAX)
+			return cs_error_set(CS_EMALFORMED, "too many manifest segments");
+		if ((r = load_segment(a, &last)) < 0 || (r = grow_entries(a)) < 0)
+			break;
+		/* the next segment comes while this one's files are staged */
+		snprintf(next, sizeof(next), last ? "trailer" : "m%u", a->segments);
+		if (a->io->prefetch)
+			a->io->prefetch(a->io->ud, a->req->job, next);
+		for (size_t i = first; i < a->m.nentries; i++) {
+			const cs_manifest_entry *e = &a->m.entries[i];
+			if (e->seq <= a->req->history)
+				continue;
+			a->files_total++;
+			a->bytes_total += e->size;
+		}
+		progress(a, 1);
+		for (size_t i = first; i < a->m.nentries && r == 0; i++) {
+			const cs_manifest_entry *e = &a->m.entries[i];
+			if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED) ||
+			    e->kind != CS_KIND_FILE)
+				continue;
+			r = stage_file(a, i);
+		}
+	}
+	if (r == 0)
+		r = open_trailer(a);
+	return r;
+}
+
 static int run(struct applier *a)
 {
 	cs_scan_stats stats;
 	int64_t t0 = cs_clock_mono_ms(), t_staged, t_synced, t_placed;
 	int r;
-	if ((r = open_header(a)) < 0 || (r = load_manifest(a)) < 0)
+	if ((r = open_header(a)) < 0)
 		return r;
+	if ((a->mhash = cs_sha256_new()) == NULL)
+		return cs_error_set(CS_ENOMEM, "out of memory");
 	if ((r = cs_index_scan(a->ix, a->req->folder, &stats, NULL, NULL)) < 0)
 		return r;
-	for (size_t i = 0; i < a->m.nentries; i++) {
-		if (a->m.entries[i].seq <= a->req->history)
-			continue;
-		a->files_total++;
-		a->bytes_total += a->m.entries[i].size;
-	}
-	progress(a, 1);
 	/* Stage every changed file first, so that an altered, reordered or
-	 * foreign record stops the job before anything is put in place. */
-	a->staged = calloc(a->m.nentries ? a->m.nentries : 1, sizeof(*a->staged));
-	a->in_place = calloc(a->m.nentries ? a->m.nentries : 1, 1);
-	if (a->staged == NULL || a->in_place == NULL)
-		return cs_error_set(CS_ENOMEM, "out of memory");
-	/* Staging only reads the index: one read transaction spares every
-	 * lookup its own locking. */
+	 * foreign record, or a manifest that the trailer does not vouch for,
+	 * stops the job before anything is put in place. Staging only reads
+	 * the index: one read transaction spares every lookup its own
+	 * locking. */
 	if ((r = cs_index_begin_read(a->ix)) < 0)
 		return r;
-	cs_stage_writer_start(&a->writer, a->root, a->staged);
-	for (size_t i = 0; i < a->m.nentries && r == 0; i++) {
-		const cs_manifest_entry *e = &a->m.entries[i];
-		if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED) || e->kind != CS_KIND_FILE)
-			continue;
-		r = stage_file(a, i);
-	}
+	cs_stage_writer_start(&a->writer, a->root, &a->staged);
+	r = stage_all(a);
 	int wr = cs_stage_writer_drain(&a->writer);
 	cs_stage_writer_stop(&a->writer);
 	if (r == 0)
 		r = wr;
+	if (r == 0)
+		r = sort_entries(a);
 	if (r < 0) {
 		cs_index_rollback(a->ix);
 		return r;
@@ -665,7 +787,8 @@ static int run(struct applier *a)
 	if ((r = cs_index_begin(a->ix)) < 0)
 		return r;
 	/* Pass 1: directories and files, parents first. */
-	for (size_t i = 0; i < a->m.nentries; i++) {
+	for (size_t k = 0; k < a->m.nentries; k++) {
+		size_t i = a->order[k];
 		const cs_manifest_entry *e = &a->m.entries[i];
 		if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED))
 			continue;
@@ -689,8 +812,8 @@ static int run(struct applier *a)
 		progress(a, 0);
 	}
 	/* Pass 2: deletions, children first. */
-	for (size_t i = a->m.nentries; i-- > 0;) {
-		const cs_manifest_entry *e = &a->m.entries[i];
+	for (size_t k = a->m.nentries; k-- > 0;) {
+		const cs_manifest_entry *e = &a->m.entries[a->order[k]];
 		if (e->seq <= a->req->history || !(e->flags & CS_MANIFEST_DELETED))
 			continue;
 		char *full = cs_path_join(a->root, e->path);
@@ -716,8 +839,8 @@ static int run(struct applier *a)
 			goto fail;
 		}
 	}
-	for (size_t i = a->m.nentries; i-- > 0;) {
-		const cs_manifest_entry *e = &a->m.entries[i];
+	for (size_t k = a->m.nentries; k-- > 0;) {
+		const cs_manifest_entry *e = &a->m.entries[a->order[k]];
 		if (e->seq <= a->req->history || (e->flags & CS_MANIFEST_DELETED) || e->kind != CS_KIND_DIR)
 			continue;
 		char *full = cs_path_join(a->root, e->path);
@@ -768,7 +891,7 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 	if ((r = cs_index_folder_root(&a.root, ix, req->folder)) == 0)
 		r = run(&a);
 	if (r == 0) {
-		res->to_seq = req->to_seq;
+		res->to_seq = a.t.to_seq;
 		cs_log(CS_LOG_INFO, "relay.applied", "job=%llu folder=%s files=%llu bytes=%llu "
 			"downloaded=%llu conflicts=%llu", (unsigned long long)req->job, req->folder,
 			(unsigned long long)res->files, (unsigned long long)res->bytes,
@@ -781,13 +904,16 @@ int cs_relay_apply(cs_relay_apply_result *res, cs_index *ix, const cs_relay_appl
 	cs_stage_writer_stop(&a.writer); /* before its files are removed */
 	for (unsigned i = 0; i < PACK_CACHE; i++)
 		cache_clear(&a.cache[i]);
-	for (size_t i = 0; a.staged && i < a.m.nentries; i++) {
+	for (size_t i = 0; a.staged && i < a.cap_entries; i++) {
 		if (a.staged[i])
 			unlink(a.staged[i]);
 		free(a.staged[i]);
 	}
 	free(a.staged);
 	free(a.in_place);
+	free(a.order);
+	if (a.mhash)
+		cs_sha256_free(a.mhash);
 	for (size_t i = 0; i < a.ndirs; i++)
 		free(a.dirs[i].path);
 	free(a.dirs);

@@ -1,5 +1,6 @@
 /* Source side of relay sync (include/certsync/relay.h). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,42 @@
 #include <certsync/relay.h>
 #include <certsync/secure.h>
 #include "chunk_table.h"
+
+struct planned {
+	size_t entry;     /* manifest entry whose file holds the chunk */
+	const char *path; /* its path (the manifest's copy), size and mtime */
+	uint64_t size;
+	int64_t mtime_ns;
+	uint64_t offset;
+	uint32_t len;
+	uint8_t verify;   /* hash the chunk again when it is read */
+	uint8_t pack_end; /* the last record of its pack */
+	uint8_t hash[32];
+};
+
+/* A manifest segment ready to go, with the records its packs carry: the
+ * scan's thread plans it (it alone reads the index and the manifest), the
+ * sender's thread reads, seals and uploads it. */
+struct segment_job {
+	struct segment_job *next;
+	char name[16];
+	cs_buf *blob;
+	struct planned *plan;
+	size_t nplan;
+	uint64_t plan_base; /* record index of plan[0] */
+};
+
+struct sender {
+	pthread_t thread;
+	int started;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct segment_job *head, **tail;
+	int closed;   /* no more jobs come */
+	int stop;     /* drop what is queued */
+	int error;    /* the first failure */
+	char message[512];
+};
 
 struct producer {
 	cs_index *ix;
@@ -40,7 +77,24 @@ struct producer {
 	size_t nplan, cap_plan;
 	uint64_t plan_pack_bytes; /* sealed bytes of the pack being planned */
 	int64_t settled_ns; /* files changed before this are trusted by their metadata */
+	uint64_t plan_base; /* record index of plan[0] */
+	/* The manifest goes out in segments: entries from seg_entry and packs
+	 * from seg_pack on are not sent yet; seg_bytes estimates their size. */
+	size_t seg_entry, seg_pack;
+	uint64_t seg_bytes;
+	uint64_t prescan_seq; /* the folder's sequence number before the scan */
+	uint64_t emitted_seq; /* changes of the scan up to here are in the manifest */
+	cs_session_trailer t; /* counts and hash of what was sent */
+	cs_sha256_ctx *mhash; /* over the segments' plaintexts */
+	struct sender snd;
 };
+
+/* A segment is sent once its entries take about this much (a blob holds at
+ * most 8 MiB), and the scan hands over its changes in batches of this many
+ * files or bytes, so that destinations start while it goes on. */
+#define SEGMENT_TARGET (4u << 20)
+#define SCAN_BATCH_CHANGES 2048
+#define SCAN_BATCH_BYTES (UINT64_C(48) << 20)
 
 /* A file whose mtime is this close to the scan could have been rewritten
  * within one tick of the file system's clock, keeping size and mtime: its
@@ -50,13 +104,6 @@ struct producer {
  * checks every file's hash before anything is applied. */
 #define RACY_NS INT64_C(2000000000)
 
-struct planned {
-	size_t entry;  /* manifest entry whose file holds the chunk */
-	uint64_t offset;
-	uint32_t len;
-	uint8_t verify; /* hash the chunk again when it is read */
-	uint8_t hash[32];
-};
 
 static int put_blob(struct producer *p, const char *name, const uint8_t *data, size_t len)
 {
@@ -153,19 +200,19 @@ static int read_chunk(struct producer *p, int fd, const char *path, const cs_chu
 }
 
 /* Whether the open file still has the size and mtime the index gave it. */
-static int same_as_indexed(int fd, const cs_manifest_entry *e)
+static int same_as_indexed(int fd, const struct planned *pl)
 {
 	struct stat st;
-	return fstat(fd, &st) == 0 && (uint64_t)st.st_size == e->size &&
-		(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == e->mtime_ns;
+	return fstat(fd, &st) == 0 && (uint64_t)st.st_size == pl->size &&
+		(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == pl->mtime_ns;
 }
 
 /* Close a file whose chunks were read: it must not have changed meanwhile. */
-static int close_checked(int fd, const cs_manifest_entry *e)
+static int close_checked(int fd, const struct planned *pl)
 {
-	int same = same_as_indexed(fd, e);
+	int same = same_as_indexed(fd, pl);
 	close(fd);
-	return same ? CS_OK : cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", e->path);
+	return same ? CS_OK : cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", pl->path);
 }
 
 /* Close the pack being planned once it holds CS_PACK_TARGET bytes. */
@@ -176,6 +223,7 @@ static int plan_pack_close(struct producer *p)
 	if (p->next_record == first)
 		return CS_OK;
 	p->plan_pack_bytes = 0;
+	p->plan[p->nplan - 1].pack_end = 1; /* the pack is never empty */
 	return cs_manifest_add_pack(&p->m, first, (uint32_t)(p->next_record - first));
 }
 
@@ -218,7 +266,10 @@ static int plan_file(struct producer *p, const cs_file_entry *e, cs_manifest_ent
 		    (r = plan_pack_close(p)) < 0)
 			return r;
 		struct planned *pl = &p->plan[p->nplan++];
+		memset(pl, 0, sizeof(*pl));
 		pl->entry = p->m.nentries;
+		pl->size = e->size;
+		pl->mtime_ns = e->mtime_ns;
 		pl->offset = c->offset;
 		pl->len = c->len;
 		pl->verify = e->mtime_ns > p->settled_ns;
@@ -234,55 +285,207 @@ static int plan_file(struct producer *p, const cs_file_entry *e, cs_manifest_ent
 	return CS_OK;
 }
 
-/* Read, check, seal and upload every planned record, pack by pack. A file
- * that changed since the scan fails the job. */
-static int send_records(struct producer *p)
+/* Read, check, seal and upload a segment's planned records, pack by pack
+ * (on the sender's thread). A file that changed since it was scanned fails
+ * the job. */
+static int send_records(struct producer *p, const struct segment_job *j)
 {
 	int fd = -1, r = CS_OK;
-	size_t open_entry = SIZE_MAX, pack = 0;
-	for (size_t i = 0; i < p->nplan && r == 0; i++) {
-		const struct planned *pl = &p->plan[i];
-		const char *path = p->m.entries[pl->entry].path;
-		if (pl->entry != open_entry) {
+	const struct planned *cur = NULL;
+	for (size_t i = 0; i < j->nplan && r == 0; i++) {
+		const struct planned *pl = &j->plan[i];
+		if (cur == NULL || pl->entry != cur->entry) {
 			char *full = NULL;
-			if (fd >= 0 && (r = close_checked(fd, &p->m.entries[open_entry])) < 0) {
+			if (fd >= 0 && (r = close_checked(fd, cur)) < 0) {
 				fd = -1;
 				break;
 			}
-			if (asprintf(&full, "%s/%s", p->root, path) < 0) {
+			if (asprintf(&full, "%s/%s", p->root, pl->path) < 0) {
 				fd = -1;
 				r = cs_error_set(CS_ENOMEM, "out of memory");
 				break;
 			}
 			fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			free(full);
-			open_entry = pl->entry;
+			cur = pl;
 			if (fd < 0) {
-				r = cs_error_set(CS_ECONFLICT, "%s vanished while it was being sent", path);
+				r = cs_error_set(CS_ECONFLICT, "%s vanished while it was being sent", pl->path);
 				break;
 			}
-			if (!same_as_indexed(fd, &p->m.entries[open_entry])) {
-				r = cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", path);
+			if (!same_as_indexed(fd, pl)) {
+				r = cs_error_set(CS_ECONFLICT, "%s changed while it was being sent", pl->path);
 				break;
 			}
 		}
 		cs_chunk_ref c = {{0}, pl->offset, pl->len};
 		memcpy(c.hash, pl->hash, 32);
-		if ((r = read_chunk(p, fd, path, &c, pl->verify)) < 0 ||
-		    (r = seal_record(p, i, p->plain, pl->len)) < 0)
+		if ((r = read_chunk(p, fd, pl->path, &c, pl->verify)) < 0 ||
+		    (r = seal_record(p, j->plan_base + i, p->plain, pl->len)) < 0)
 			break;
 		p->res->records++;
-		const cs_manifest_pack *mp = &p->m.packs[pack];
-		if (i + 1 == mp->first_record + mp->nrecords) {
-			r = upload_pack(p, pack);
-			pack++;
-		}
+		if (pl->pack_end)
+			r = upload_pack(p, p->res->packs);
 	}
 	if (fd >= 0) {
-		int cr = close_checked(fd, &p->m.entries[open_entry]);
+		int cr = close_checked(fd, cur);
 		if (r == 0)
 			r = cr;
 	}
+	return r;
+}
+
+static void job_free(struct segment_job *j)
+{
+	cs_buf_free(j->blob);
+	free(j->plan);
+	free(j);
+}
+
+/* The sender's thread: each segment, then its packs, in order. */
+static void *sender_main(void *arg)
+{
+	struct producer *p = arg;
+	struct sender *s = &p->snd;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (s->head == NULL && !s->closed && !s->stop)
+			pthread_cond_wait(&s->cv, &s->lock);
+		struct segment_job *j = s->head;
+		if (j == NULL || s->stop)
+			break;
+		s->head = j->next;
+		if (s->head == NULL)
+			s->tail = &s->head;
+		int failed = s->error != 0;
+		pthread_mutex_unlock(&s->lock);
+		int r = CS_OK;
+		if (!failed && (r = put_blob(p, j->name, cs_buf_ptr(j->blob), cs_buf_len(j->blob))) == 0)
+			r = send_records(p, j);
+		job_free(j);
+		pthread_mutex_lock(&s->lock);
+		if (r < 0 && s->error == 0) {
+			s->error = r;
+			snprintf(s->message, sizeof(s->message), "%s", cs_error_last());
+		}
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static int sender_start(struct producer *p)
+{
+	struct sender *s = &p->snd;
+	s->tail = &s->head;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (pthread_create(&s->thread, NULL, sender_main, p) != 0) {
+		pthread_mutex_destroy(&s->lock);
+		pthread_cond_destroy(&s->cv);
+		return cs_error_set(CS_EIO, "cannot start the sender thread");
+	}
+	s->started = 1;
+	return CS_OK;
+}
+
+/* The sender's first failure, raised on this thread. */
+static int sender_failure(struct producer *p)
+{
+	struct sender *s = &p->snd;
+	char message[sizeof(s->message)];
+	pthread_mutex_lock(&s->lock);
+	int e = s->error;
+	if (e)
+		memcpy(message, s->message, sizeof(message));
+	pthread_mutex_unlock(&s->lock);
+	return e ? cs_error_set(e, "%s", message) : CS_OK;
+}
+
+/* Wait for everything queued to be sent (or, with stop, dropped). */
+static int sender_finish(struct producer *p, int stop)
+{
+	struct sender *s = &p->snd;
+	if (!s->started)
+		return CS_OK;
+	pthread_mutex_lock(&s->lock);
+	s->closed = 1;
+	s->stop |= stop;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	s->started = 0;
+	while (s->head) {
+		struct segment_job *j = s->head;
+		s->head = j->next;
+		job_free(j);
+	}
+	int r = stop ? CS_OK : sender_failure(p);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cv);
+	return r;
+}
+
+/* Hand the manifest entries and packs planned since the last segment to
+ * the sender as segment m<N>, sealed as manifest records (numbered across
+ * segments), followed by the packs themselves. */
+static int send_segment(struct producer *p, int last)
+{
+	uint8_t *plain = NULL;
+	size_t len = 0;
+	cs_buf *blob = NULL;
+	int r;
+	if ((r = plan_pack_close(p)) < 0 ||
+	    (r = cs_manifest_segment_encode(&plain, &len, &p->m, p->seg_entry, p->seg_pack, last)) < 0)
+		return r;
+	uint32_t nrec = (uint32_t)((len + CS_MANIFEST_RECORD_PLAIN - 1) / CS_MANIFEST_RECORD_PLAIN);
+	if (p->t.segments >= CS_SEGMENTS_MAX || len > CS_MANIFEST_MAX - p->t.manifest_len) {
+		r = cs_error_set(CS_ELIMIT, "too many changes for one session (manifest of %llu bytes)",
+			(unsigned long long)(p->t.manifest_len + len));
+		goto done;
+	}
+	blob = cs_buf_new(len + nrec * (4 + CS_RECORD_TAG_LEN) + 16);
+	if (blob == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (uint32_t i = 0; i < nrec; i++) {
+		size_t off = (size_t)i * CS_MANIFEST_RECORD_PLAIN;
+		size_t n = len - off < CS_MANIFEST_RECORD_PLAIN ? len - off : CS_MANIFEST_RECORD_PLAIN;
+		if ((r = seal_into(blob, &p->sk, CS_RECORD_MANIFEST, p->t.manifest_records + i,
+			     plain + off, n)) < 0)
+			goto done;
+	}
+	if ((r = sender_failure(p)) < 0)
+		goto done;
+	struct segment_job *j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+		goto done;
+	}
+	cs_sha256_update(p->mhash, plain, len);
+	snprintf(j->name, sizeof(j->name), "m%u", p->t.segments);
+	j->blob = blob;
+	blob = NULL;
+	j->plan = p->plan;
+	j->nplan = p->nplan;
+	j->plan_base = p->plan_base;
+	p->plan_base += p->nplan;
+	p->plan = NULL;
+	p->nplan = p->cap_plan = 0;
+	p->t.segments++;
+	p->t.manifest_records += nrec;
+	p->t.manifest_len += len;
+	p->seg_entry = p->m.nentries;
+	p->seg_pack = p->m.npacks;
+	p->seg_bytes = 0;
+	pthread_mutex_lock(&p->snd.lock);
+	*p->snd.tail = j;
+	p->snd.tail = &j->next;
+	pthread_cond_broadcast(&p->snd.cv);
+	pthread_mutex_unlock(&p->snd.lock);
+done:
+	cs_buf_free(blob);
+	free(plain);
 	return r;
 }
 
@@ -314,45 +517,25 @@ static int add_entry(void *ud, const cs_file_entry *e)
 	}
 	r = cs_manifest_add_entry(&p->m, &me);
 	free(me.chunks);
-	return r;
-}
-
-/* The manifest travels as kind-2 records in its own blob, so that the CMS
- * header stays small however many files change. */
-static int upload_manifest(struct producer *p, cs_session_header *h)
-{
-	uint8_t *plain = NULL;
-	size_t len = 0;
-	cs_buf *blob = NULL;
-	int r = cs_manifest_encode(&plain, &len, &p->m);
 	if (r < 0)
 		return r;
-	h->manifest_len = len;
-	cs_sha256(h->manifest_hash, plain, len);
-	uint32_t nrec = (uint32_t)((len + CS_MANIFEST_RECORD_PLAIN - 1) / CS_MANIFEST_RECORD_PLAIN);
-	if (nrec == 0)
-		nrec = 1;
-	if (nrec > 256) {
-		r = cs_error_set(CS_ELIMIT, "too many changes for one session (manifest of %zu bytes)", len);
-		goto done;
-	}
-	blob = cs_buf_new(len + nrec * (4 + CS_RECORD_TAG_LEN) + 16);
-	if (blob == NULL) {
-		r = cs_error_set(CS_ENOMEM, "out of memory");
-		goto done;
-	}
-	for (uint32_t i = 0; i < nrec; i++) {
-		size_t off = (size_t)i * CS_MANIFEST_RECORD_PLAIN;
-		size_t n = len - off < CS_MANIFEST_RECORD_PLAIN ? len - off : CS_MANIFEST_RECORD_PLAIN;
-		if ((r = seal_into(blob, &p->sk, CS_RECORD_MANIFEST, i, plain + off, n)) < 0)
-			goto done;
-	}
-	h->manifest_records = nrec;
-	r = put_blob(p, "manifest", cs_buf_ptr(blob), cs_buf_len(blob));
-done:
-	cs_buf_free(blob);
-	free(plain);
-	return r;
+	/* the planned records of this entry read the manifest's copy of its
+	 * path, which stays put while the entry array grows */
+	for (size_t i = p->nplan; i-- > 0 && p->plan[i].entry == p->m.nentries - 1;)
+		p->plan[i].path = p->m.entries[p->m.nentries - 1].path;
+	p->seg_bytes += 129 + strlen(e->path) + 44 * (uint64_t)me.nchunks;
+	return p->seg_bytes >= SEGMENT_TARGET ? send_segment(p, 0) : CS_OK;
+}
+
+/* After each batch the scan writes: its changes go out as a segment. */
+static int scan_committed(void *ud, uint64_t seq)
+{
+	struct producer *p = ud;
+	int r = cs_index_changes_between(p->ix, p->folder, p->emitted_seq, seq, add_entry, p);
+	if (r < 0)
+		return r;
+	p->emitted_seq = seq;
+	return p->m.nentries > p->seg_entry ? send_segment(p, 0) : CS_OK;
 }
 
 static int check_destinations(const cs_relay_self *self, const cs_relay_dest *dests, size_t n)
@@ -371,6 +554,21 @@ static int check_destinations(const cs_relay_self *self, const cs_relay_dest *de
 	return CS_OK;
 }
 
+/* Seal a signed plaintext to every destination (the header and the
+ * trailer) and upload it. */
+static int put_sealed(struct producer *p, const char *name, const uint8_t *plain, size_t len,
+	const cs_relay_self *self, const cs_cert **recips, size_t ndests)
+{
+	uint8_t *sealed = NULL;
+	size_t sealed_len = 0;
+	int r = cs_envelope_seal(&sealed, &sealed_len, plain, len, self->key, self->cert, recips,
+		ndests);
+	if (r == 0)
+		r = put_blob(p, name, sealed, sealed_len);
+	free(sealed);
+	return r;
+}
+
 int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *folder,
 	uint64_t job, const cs_relay_self *self, const cs_relay_dest *dests, size_t ndests,
 	const cs_relay_io *io)
@@ -379,8 +577,8 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 	cs_session_header h;
 	cs_scan_stats stats;
 	const cs_cert **recips = NULL;
-	uint8_t *hdr_plain = NULL, *sealed = NULL;
-	size_t hdr_len = 0, sealed_len = 0;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
 	int r;
 
 	memset(&p, 0, sizeof(p));
@@ -395,112 +593,114 @@ int cs_relay_produce(cs_relay_produce_result *res, cs_index *ix, const char *fol
 	p.job = job;
 	p.io = io;
 	p.res = res;
-	if ((r = cs_index_folder_root(&p.root, ix, folder)) < 0)
+	if ((r = cs_index_folder_root(&p.root, ix, folder)) < 0 ||
+	    (r = cs_index_folder_seq(&p.prescan_seq, ix, folder)) < 0)
 		goto done;
-	int64_t t0 = cs_clock_mono_ms();
-	if ((r = cs_index_scan(ix, folder, &stats, NULL, NULL)) < 0)
-		goto done;
-	int64_t t_scan = cs_clock_mono_ms();
-	cs_log(CS_LOG_DEBUG, "relay.scanned", "job=%llu folder=%s files=%llu changed=%llu "
-		"hashed=%llu ms=%lld", (unsigned long long)job, folder, (unsigned long long)stats.files,
-		(unsigned long long)stats.changed, (unsigned long long)stats.hashed_bytes,
-		(long long)(t_scan - t0));
-	if ((r = cs_index_folder_seq(&res->to_seq, ix, folder)) < 0)
-		goto done;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	p.settled_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - RACY_NS;
 	/* One delta serves every destination: it starts at the smallest
 	 * history. A history beyond our sequence number (our index was reset)
 	 * cannot be trusted, so such a destination gets everything. */
 	p.from = UINT64_MAX;
 	for (size_t i = 0; i < ndests; i++) {
-		uint64_t hst = dests[i].history > res->to_seq ? 0 : dests[i].history;
+		uint64_t hst = dests[i].history > p.prescan_seq ? 0 : dests[i].history;
 		if (hst < p.from)
 			p.from = hst;
 	}
 	res->from_seq = p.from;
+	p.emitted_seq = p.prescan_seq;
 	p.plain = malloc(CS_RECORD_PLAIN_MAX);
-	if (p.plain == NULL) {
+	p.mhash = cs_sha256_new();
+	recips = calloc(ndests, sizeof(*recips));
+	h.recipients = calloc(ndests, sizeof(char *));
+	if (p.plain == NULL || p.mhash == NULL || recips == NULL || h.recipients == NULL) {
 		r = cs_error_set(CS_ENOMEM, "out of memory");
 		goto done;
 	}
 	if ((r = cs_session_key_generate(&p.sk)) < 0)
 		goto done;
-	if ((r = cs_index_changes_since(ix, folder, p.from, add_entry, &p)) < 0)
-		goto done;
-	if ((r = plan_pack_close(&p)) < 0)
-		goto done;
-	res->files = p.m.nentries;
 
+	/* The header first: destinations start on it and take the manifest
+	 * segments and packs as the scan produces them. Naming the recipients
+	 * inside the signature stops a recipient from re-sealing the header to
+	 * a device it was not meant for. */
 	h.job = job;
 	h.folder = (char *)folder;
 	h.source = (char *)self->device_id;
 	h.from_seq = p.from;
-	h.to_seq = res->to_seq;
 	h.key = p.sk;
-	h.data_records = p.next_record;
-	h.packs = (uint32_t)p.m.npacks;
-	/* Naming the recipients inside the signature stops a recipient from
-	 * re-sealing this header to a device it was not meant for. */
 	h.nrecipients = (uint32_t)ndests;
-	h.recipients = calloc(ndests, sizeof(char *));
-	if (h.recipients == NULL) {
-		r = cs_error_set(CS_ENOMEM, "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < ndests; i++)
+	for (size_t i = 0; i < ndests; i++) {
 		h.recipients[i] = (char *)dests[i].device_id;
-	if ((r = upload_manifest(&p, &h)) < 0)
-		goto done;
-	if ((r = cs_session_header_encode(&hdr_plain, &hdr_len, &h)) < 0)
-		goto done;
-	recips = calloc(ndests, sizeof(*recips));
-	if (recips == NULL) {
-		r = cs_error_set(CS_ENOMEM, "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < ndests; i++)
 		recips[i] = dests[i].cert;
-	if ((r = cs_envelope_seal(&sealed, &sealed_len, hdr_plain, hdr_len, self->key, self->cert,
-		     recips, ndests)) < 0)
+	}
+	if ((r = cs_session_header_encode(&plain, &plain_len, &h)) < 0 ||
+	    (r = put_sealed(&p, "header", plain, plain_len, self, recips, ndests)) < 0)
 		goto done;
-	/* Header and manifest first: with them stored, destinations can
-	 * start while the packs are still on their way. */
-	if ((r = put_blob(&p, "header", sealed, sealed_len)) < 0)
-		goto done;
+	cs_freezero(plain, plain_len);
+	plain = NULL;
 	if (io->ready) {
-		res->records = p.next_record; /* announced; counted again as sent */
-		res->packs = p.m.npacks;
-		r = io->ready(io->ud, job, res);
-		res->records = res->packs = 0;
-		if (r < 0)
+		if (io->flush && (r = io->flush(io->ud)) < 0)
+			goto done;
+		if ((r = io->ready(io->ud, job, res)) < 0)
 			goto done;
 		res->announced = 1;
-		cs_log(CS_LOG_DEBUG, "relay.announced", "job=%llu records=%llu packs=%zu manifest=%llu "
-			"ms=%lld", (unsigned long long)job, (unsigned long long)p.next_record, p.m.npacks,
-			(unsigned long long)h.manifest_len, (long long)(cs_clock_mono_ms() - t_scan));
 	}
-	r = send_records(&p);
-	if (io->flush) {
-		int fr = io->flush(io->ud);
-		if (r == 0)
-			r = fr;
+
+	if ((r = sender_start(&p)) < 0)
+		goto done;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	p.settled_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - RACY_NS;
+	int64_t t0 = cs_clock_mono_ms();
+	cs_scan_options so = {NULL, scan_committed, &p, SCAN_BATCH_CHANGES, SCAN_BATCH_BYTES};
+	if ((r = cs_index_scan_with(ix, folder, &stats, &so)) < 0)
+		goto done;
+	cs_log(CS_LOG_DEBUG, "relay.scanned", "job=%llu folder=%s files=%llu changed=%llu "
+		"hashed=%llu ms=%lld", (unsigned long long)job, folder, (unsigned long long)stats.files,
+		(unsigned long long)stats.changed, (unsigned long long)stats.hashed_bytes,
+		(long long)(cs_clock_mono_ms() - t0));
+	/* What this scan changed went out with its batches; now the changes
+	 * of earlier scans that some destination still lacks. */
+	if ((r = cs_index_folder_seq(&res->to_seq, ix, folder)) < 0 ||
+	    (r = scan_committed(&p, res->to_seq)) < 0 ||
+	    (r = cs_index_changes_between(ix, folder, p.from, p.prescan_seq, add_entry, &p)) < 0 ||
+	    (r = send_segment(&p, 1)) < 0 || (r = sender_finish(&p, 0)) < 0)
+		goto done;
+	res->files = p.m.nentries;
+
+	p.t.job = job;
+	memcpy(p.t.session_id, p.sk.session_id, CS_SESSION_ID_LEN);
+	p.t.to_seq = res->to_seq;
+	cs_sha256_final(p.mhash, p.t.manifest_hash);
+	p.mhash = NULL;
+	p.t.data_records = p.next_record;
+	p.t.packs = (uint32_t)p.m.npacks;
+	if (p.t.data_records > UINT32_MAX || p.t.packs > CS_PACKS_MAX) {
+		r = cs_error_set(CS_ELIMIT, "too many changes for one session (%llu records)",
+			(unsigned long long)p.t.data_records);
+		goto done;
 	}
+	if ((r = cs_session_trailer_encode(&plain, &plain_len, &p.t)) < 0 ||
+	    (r = put_sealed(&p, "trailer", plain, plain_len, self, recips, ndests)) < 0)
+		goto done;
+	res->segments = p.t.segments;
+	if (io->flush)
+		r = io->flush(io->ud);
 	if (r == 0)
 		cs_log(CS_LOG_INFO, "relay.produced", "job=%llu folder=%s from=%llu to=%llu files=%llu "
-			"records=%llu bytes=%llu", (unsigned long long)job, folder,
+			"records=%llu segments=%u bytes=%llu", (unsigned long long)job, folder,
 			(unsigned long long)p.from, (unsigned long long)res->to_seq,
-			(unsigned long long)res->files, (unsigned long long)res->records,
+			(unsigned long long)res->files, (unsigned long long)res->records, p.t.segments,
 			(unsigned long long)res->bytes);
 done:
-	if (hdr_plain)
-		cs_freezero(hdr_plain, hdr_len);
-	free(sealed);
+	sender_finish(&p, 1); /* after a failure: drop what is queued */
+	if (plain)
+		cs_freezero(plain, plain_len);
 	free(recips);
 	cs_wipe(&p.sk, sizeof(p.sk));
 	free(h.recipients);
 	cs_wipe(&h.key, sizeof(h.key));
+	if (p.mhash)
+		cs_sha256_free(p.mhash);
 	cs_manifest_clear(&p.m);
 	cs_chunk_table_free(&p.sent);
 	if (r < 0 && io->flush)

@@ -250,7 +250,9 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 		}
 		close(w->fd);
 		w->fd = -1;
-		w->staged[w->entry] = w->tmp;
+		pthread_mutex_lock(&w->lock);
+		(*w->staged)[w->entry] = w->tmp;
+		pthread_mutex_unlock(&w->lock);
 		w->tmp = NULL;
 		break;
 	case STEP_ABANDON:
@@ -290,7 +292,22 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **staged)
+int cs_stage_writer_resize(struct cs_stage_writer *w, size_t n, size_t more)
+{
+	int r = CS_OK;
+	pthread_mutex_lock(&w->lock);
+	char **p = realloc(*w->staged, more * sizeof(*p));
+	if (p == NULL)
+		r = cs_error_set(CS_ENOMEM, "out of memory");
+	else {
+		memset(p + n, 0, (more - n) * sizeof(*p));
+		*w->staged = p;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char ***staged)
 {
 	memset(w, 0, sizeof(*w));
 	w->root = root;

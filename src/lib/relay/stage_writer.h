@@ -21,7 +21,7 @@ struct cs_stage_step;
 
 struct cs_stage_writer {
 	const char *root;  /* temporary files are made here */
-	char **staged;     /* per manifest entry: the finished temporary file */
+	char ***staged;    /* (*staged)[i]: entry i's finished temporary file */
 	pthread_t thread;
 	int started, threaded, quit;
 	pthread_mutex_t lock;
@@ -53,9 +53,12 @@ struct cs_stage_writer {
 	char message[512];
 };
 
-/* Start a writer making temporary files under root; staged[i] receives the
- * name of entry i's file once it is finished. */
-int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char **staged);
+/* Start a writer making temporary files under root; (*staged)[i] receives
+ * the name of entry i's file once it is finished. */
+int cs_stage_writer_start(struct cs_stage_writer *w, const char *root, char ***staged);
+/* Grow *staged (w's, from cs_stage_writer_start) from n to more entries,
+ * the new ones NULL, while the writer may be finishing a file. */
+int cs_stage_writer_resize(struct cs_stage_writer *w, size_t n, size_t more);
 /* Begin the temporary file for manifest entry `entry` (path for messages,
  * borrowed until cs_stage_writer_stop) that will hold size bytes. */
 int cs_stage_writer_open(struct cs_stage_writer *w, size_t entry, const char *path, uint64_t size);

@@ -8,7 +8,7 @@
 #define PATH_MAX_LEN 4096
 #define CHUNKS_PER_FILE_MAX (1u << 24)
 
-static const uint8_t manifest_magic[4] = {'C', 'S', 'M', '1'};
+static const uint8_t segment_magic[4] = {'C', 'S', 'M', '2'};
 
 int cs_manifest_path_valid(const char *path, size_t len)
 {
@@ -87,16 +87,23 @@ void cs_manifest_clear(cs_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int cs_manifest_encode(uint8_t **out, size_t *len, const cs_manifest *m)
+int cs_manifest_segment_encode(uint8_t **out, size_t *len, const cs_manifest *m,
+	size_t first_entry, size_t first_pack, int last)
 {
 	cs_buf *b = cs_buf_new(CS_MANIFEST_MAX);
 	int r;
 	if (b == NULL)
 		return cs_error_set(CS_ENOMEM, "out of memory");
-	if ((r = cs_buf_put(b, manifest_magic, 4)) < 0 ||
-	    (r = cs_buf_put_u32(b, (uint32_t)m->nentries)) < 0)
+	if ((r = cs_buf_put(b, segment_magic, 4)) < 0 || (r = cs_buf_put_u8(b, last ? 1 : 0)) < 0 ||
+	    (r = cs_buf_put_u32(b, (uint32_t)(m->npacks - first_pack))) < 0)
 		goto done;
-	for (size_t i = 0; i < m->nentries; i++) {
+	for (size_t i = first_pack; i < m->npacks; i++)
+		if ((r = cs_buf_put_u64(b, m->packs[i].first_record)) < 0 ||
+		    (r = cs_buf_put_u32(b, m->packs[i].nrecords)) < 0)
+			goto done;
+	if ((r = cs_buf_put_u32(b, (uint32_t)(m->nentries - first_entry))) < 0)
+		goto done;
+	for (size_t i = first_entry; i < m->nentries; i++) {
 		const cs_manifest_entry *e = &m->entries[i];
 		if ((r = cs_buf_put_cstring(b, e->path)) < 0 || (r = cs_buf_put_u8(b, e->kind)) < 0 ||
 		    (r = cs_buf_put_u8(b, e->flags)) < 0 || (r = cs_buf_put_u32(b, e->mode)) < 0 ||
@@ -112,12 +119,6 @@ int cs_manifest_encode(uint8_t **out, size_t *len, const cs_manifest *m)
 				goto done;
 		}
 	}
-	if ((r = cs_buf_put_u32(b, (uint32_t)m->npacks)) < 0)
-		goto done;
-	for (size_t i = 0; i < m->npacks; i++)
-		if ((r = cs_buf_put_u64(b, m->packs[i].first_record)) < 0 ||
-		    (r = cs_buf_put_u32(b, m->packs[i].nrecords)) < 0)
-			goto done;
 	r = cs_buf_steal(out, len, b);
 done:
 	cs_buf_free(b);
@@ -173,66 +174,72 @@ static int decode_entry(cs_buf *b, cs_manifest_entry *e, uint64_t data_records)
 	return CS_OK;
 }
 
-int cs_manifest_decode(cs_manifest *out, const uint8_t *data, size_t len, uint64_t data_records)
+int cs_manifest_segment_decode(cs_manifest *m, const uint8_t *data, size_t len,
+	uint64_t *next_record, int *last)
 {
-	cs_manifest m;
 	cs_buf b;
-	uint8_t magic[4];
+	uint8_t magic[4], flag;
 	uint32_t n, npacks;
+	size_t entries0 = m->nentries, packs0 = m->npacks;
+	uint64_t next = *next_record;
 	int r;
-	memset(&m, 0, sizeof(m));
 	cs_buf_view(&b, data, len);
-	if ((r = cs_buf_get(&b, magic, 4)) < 0 || (r = cs_buf_get_u32(&b, &n)) < 0)
+	if ((r = cs_buf_get(&b, magic, 4)) < 0 || (r = cs_buf_get_u8(&b, &flag)) < 0 ||
+	    (r = cs_buf_get_u32(&b, &npacks)) < 0)
 		goto fail;
-	if (memcmp(magic, manifest_magic, 4) != 0) {
-		r = cs_error_set(CS_EMALFORMED, "not a certsync manifest");
-		goto fail;
-	}
-	/* Each entry takes at least 129 bytes: never trust the count alone. */
-	if (n > CS_MANIFEST_ENTRIES_MAX || cs_buf_len(&b) / 129 < n) {
-		r = cs_error_set(CS_EMALFORMED, "manifest entry count %u does not fit its size", n);
+	if (memcmp(magic, segment_magic, 4) != 0 || flag > 1) {
+		r = cs_error_set(CS_EMALFORMED, "not a certsync manifest segment");
 		goto fail;
 	}
-	if ((r = grow((void **)&m.entries, &m.cap_entries, n ? n : 1, sizeof(*m.entries))) < 0)
-		goto fail;
-	for (uint32_t i = 0; i < n; i++) {
-		memset(&m.entries[i], 0, sizeof(m.entries[i]));
-		m.nentries = i + 1;
-		if ((r = decode_entry(&b, &m.entries[i], data_records)) < 0)
-			goto fail;
-	}
-	if ((r = cs_buf_get_u32(&b, &npacks)) < 0)
-		goto fail;
-	if (cs_buf_len(&b) / 12 < npacks || npacks > (1u << 20)) {
+	if (cs_buf_len(&b) / 12 < npacks || m->npacks + npacks > CS_PACKS_MAX) {
 		r = cs_error_set(CS_EMALFORMED, "manifest pack count does not fit its size");
 		goto fail;
 	}
-	uint64_t next = 0;
 	for (uint32_t i = 0; i < npacks; i++) {
 		uint64_t first;
 		uint32_t cnt;
 		if ((r = cs_buf_get_u64(&b, &first)) < 0 || (r = cs_buf_get_u32(&b, &cnt)) < 0)
 			goto fail;
-		if (first != next || cnt == 0 || cnt > data_records - next) {
+		if (first != next || cnt == 0 || cnt > UINT32_MAX - next) {
 			r = cs_error_set(CS_EMALFORMED, "manifest pack ranges are not consecutive");
 			goto fail;
 		}
 		next += cnt;
-		if ((r = cs_manifest_add_pack(&m, first, cnt)) < 0)
+		if ((r = cs_manifest_add_pack(m, first, cnt)) < 0)
 			goto fail;
 	}
-	if (next != data_records) {
-		r = cs_error_set(CS_EMALFORMED, "manifest packs cover %llu of %llu records",
-			(unsigned long long)next, (unsigned long long)data_records);
+	if ((r = cs_buf_get_u32(&b, &n)) < 0)
 		goto fail;
+	/* Each entry takes at least 103 bytes (a one-byte path, no chunk):
+	 * never trust the count alone. */
+	if (n > CS_MANIFEST_ENTRIES_MAX - m->nentries || cs_buf_len(&b) / 103 < n) {
+		r = cs_error_set(CS_EMALFORMED, "manifest entry count %u does not fit its size", n);
+		goto fail;
+	}
+	if ((r = grow((void **)&m->entries, &m->cap_entries, m->nentries + (n ? n : 1),
+		     sizeof(*m->entries))) < 0)
+		goto fail;
+	for (uint32_t i = 0; i < n; i++) {
+		cs_manifest_entry *e = &m->entries[m->nentries];
+		memset(e, 0, sizeof(*e));
+		m->nentries++;
+		if ((r = decode_entry(&b, e, next)) < 0)
+			goto fail;
 	}
 	if ((r = cs_buf_expect_end(&b)) < 0)
 		goto fail;
-	*out = m;
+	*next_record = next;
+	*last = flag;
 	return CS_OK;
 fail:
-	cs_error_wrap("manifest");
-	cs_manifest_clear(&m);
+	/* m is left as it was */
+	for (size_t i = entries0; i < m->nentries; i++) {
+		free(m->entries[i].path);
+		free(m->entries[i].chunks);
+	}
+	m->nentries = entries0;
+	m->npacks = packs0;
+	cs_error_wrap("manifest segment");
 	return r;
 }
 
