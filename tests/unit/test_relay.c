@@ -12,6 +12,8 @@
 #include <certsync/fsutil.h>
 #include <certsync/identity.h>
 #include <certsync/index.h>
+#include <certsync/envelope.h>
+#include <certsync/manifest.h>
 #include <certsync/relay.h>
 #include <certsync/store.h>
 #include "helpers.h"
@@ -256,6 +258,71 @@ static void corrupt(struct world *w, uint64_t job, const char *name, size_t at)
 	free(d);
 }
 
+/* What a fellow recipient could do with the session key (and a hub that
+ * helps it): open segment m0 of a job meant for B, drop its last entry and
+ * seal it again, correctly numbered. */
+static void forge_segment(struct world *w, uint64_t job)
+{
+	char path[4096];
+	uint8_t *der, *plain, *blob, *seg, *enc;
+	size_t der_len, plain_len, blob_len, enc_len;
+	cs_cert *signer = NULL;
+	cs_session_header h;
+	snprintf(path, sizeof(path), "%s/%llu/header", w->blobs, (unsigned long long)job);
+	cs_assert_ok(cs_fs_read_all(&der, &der_len, path, 1u << 20));
+	cs_assert_ok(cs_envelope_open(&plain, &plain_len, &signer, der, der_len, w->b.key, w->b.cert));
+	cs_assert_ok(cs_session_header_decode(&h, plain, plain_len));
+	snprintf(path, sizeof(path), "%s/%llu/m0", w->blobs, (unsigned long long)job);
+	cs_assert_ok(cs_fs_read_all(&blob, &blob_len, path, 8u << 20));
+	const uint8_t *rec;
+	size_t rec_len, off = 0;
+	assert_int_equal(cs_pack_next(&rec, &rec_len, blob, blob_len, &off), 1);
+	assert_int_equal(off, blob_len); /* one record */
+	seg = malloc(rec_len);
+	cs_assert_ok(cs_record_open(seg, &h.key, CS_RECORD_MANIFEST, 0, rec, rec_len));
+	cs_manifest m = {0};
+	uint64_t next = 0;
+	int last = 0;
+	cs_assert_ok(cs_manifest_segment_decode(&m, seg, rec_len - CS_RECORD_TAG_LEN, &next, &last));
+	assert_true(m.nentries >= 2);
+	m.nentries--;
+	free(m.entries[m.nentries].path);
+	free(m.entries[m.nentries].chunks);
+	cs_assert_ok(cs_manifest_segment_encode(&enc, &enc_len, &m, 0, 0, last));
+	uint8_t *out = malloc(4 + enc_len + CS_RECORD_TAG_LEN);
+	uint32_t n = (uint32_t)(enc_len + CS_RECORD_TAG_LEN);
+	out[0] = (uint8_t)(n >> 24), out[1] = (uint8_t)(n >> 16), out[2] = (uint8_t)(n >> 8), out[3] = (uint8_t)n;
+	cs_assert_ok(cs_record_seal(out + 4, &h.key, CS_RECORD_MANIFEST, 0, enc, enc_len));
+	cs_assert_ok(cs_fs_write_atomic(path, out, 4 + n, 0600));
+	free(out);
+	free(enc);
+	cs_manifest_clear(&m);
+	free(seg);
+	free(blob);
+	cs_session_header_clear(&h);
+	free(plain);
+	free(der);
+	cs_cert_free(signer);
+}
+
+/* Produce job twice for B, put blob name of the first session into the
+ * second, and apply that. */
+static int produce_with_blob_of_earlier(struct world *w, uint64_t job, const char *name,
+	cs_relay_produce_result *pr)
+{
+	char path[4096];
+	uint8_t *d;
+	size_t len;
+	cs_relay_apply_result ar;
+	cs_assert_ok(produce(w, job, &w->b, 0, pr));
+	snprintf(path, sizeof(path), "%s/%llu/%s", w->blobs, (unsigned long long)job, name);
+	cs_assert_ok(cs_fs_read_all(&d, &len, path, 1u << 26));
+	cs_assert_ok(produce(w, job, &w->b, 0, pr));
+	cs_assert_ok(cs_fs_write_atomic(path, d, len, 0600));
+	free(d);
+	return apply(w, job, &w->b, 0, pr->to_seq, &ar);
+}
+
 static void test_refusals(void **state)
 {
 	struct world *w = *state;
@@ -300,6 +367,22 @@ static void test_refusals(void **state)
 	cs_relay_apply_request req = {14, "f", w->c.id, w->c.cert, 0, pr.to_seq};
 	cs_relay_self self = self_of(w, &w->b);
 	assert_int_equal(cs_relay_apply(&ar, w->b.ix, &req, &self, &w->io), CS_EAUTH);
+	assert_false(cs_fs_exists(path));
+
+	/* A manifest segment, or the trailer, from another session of the
+	 * same job. */
+	assert_int_equal(produce_with_blob_of_earlier(w, 16, "m0", &pr), CS_EAUTH);
+	assert_false(cs_fs_exists(path));
+	assert_int_equal(produce_with_blob_of_earlier(w, 17, "trailer", &pr), CS_EAUTH);
+	assert_non_null(strstr(cs_error_last(), "trailer"));
+	assert_false(cs_fs_exists(path));
+
+	/* A segment that a holder of the session key altered: the source's
+	 * signed trailer does not vouch for it, and nothing is put in place. */
+	cs_assert_ok(produce(w, 18, &w->b, 0, &pr));
+	forge_segment(w, 18);
+	assert_int_equal(apply(w, 18, &w->b, 0, pr.to_seq, &ar), CS_EAUTH);
+	assert_non_null(strstr(cs_error_last(), "does not match the session trailer"));
 	assert_false(cs_fs_exists(path));
 
 	/* And the genuine job still applies. */

@@ -135,6 +135,32 @@ static void test_segments_continue(void **state)
 	cs_manifest_clear(&m);
 }
 
+/* Entries as small as they come (a one-letter tombstone, 103 bytes) and
+ * nothing after them: the count check must not refuse them. */
+static void test_segment_of_tombstones(void **state)
+{
+	(void)state;
+	cs_manifest m = {0}, back = {0};
+	const char *names[] = {"a", "b", "c", "d", "e"};
+	uint8_t *enc;
+	size_t len;
+	uint64_t next = 0;
+	int last;
+	for (size_t i = 0; i < 5; i++) {
+		cs_manifest_entry e = {0};
+		e.path = (char *)names[i];
+		e.flags = CS_MANIFEST_DELETED;
+		cs_assert_ok(cs_manifest_add_entry(&m, &e));
+	}
+	cs_assert_ok(cs_manifest_segment_encode(&enc, &len, &m, 0, 0, 1));
+	assert_int_equal(len, 4 + 1 + 4 + 4 + 5 * 103);
+	cs_assert_ok(cs_manifest_segment_decode(&back, enc, len, &next, &last));
+	assert_int_equal(back.nentries, 5);
+	free(enc);
+	cs_manifest_clear(&m);
+	cs_manifest_clear(&back);
+}
+
 static void test_manifest_rejects_unsafe_paths(void **state)
 {
 	(void)state;
@@ -256,6 +282,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_segment_roundtrip),
 		cmocka_unit_test(test_segments_continue),
+		cmocka_unit_test(test_segment_of_tombstones),
 		cmocka_unit_test(test_trailer_roundtrip),
 		cmocka_unit_test(test_manifest_rejects_unsafe_paths),
 		cmocka_unit_test(test_header_roundtrip),
