@@ -28,14 +28,10 @@ static int produce(cs_agent *ag, const struct cs__agent_task *t)
 	cs__agent_refresh_crl(ag);
 	cs_relay_self self = {ag->key, ag->cert, ag->device_id, ag->ca, ag->crl_pem};
 	cs__agent_relay_io(&io, ag);
+	/* A file that changes between its scan and its upload fails the job
+	 * (destinations may hold this session's header by then); the next job
+	 * carries the change. */
 	int r = cs_relay_produce(&res, ag->index, t->folder, t->job, &self, t->dests, t->ndests, &io);
-	if (r == CS_ECONFLICT && !res.announced) {
-		/* A file changed under us: one fresh scan usually settles it (not
-		 * once destinations may hold this session's header). */
-		cs_log(CS_LOG_INFO, "agent.produce_retry", "job=%llu reason=\"%s\"",
-			(unsigned long long)t->job, cs_error_last());
-		r = cs_relay_produce(&res, ag->index, t->folder, t->job, &self, t->dests, t->ndests, &io);
-	}
 	if (r == 0) {
 		char path[96];
 		json_t *body = json_pack("{sIsIsIsIsIsI}", "to_seq", (json_int_t)res.to_seq,
