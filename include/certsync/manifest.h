@@ -55,6 +55,9 @@ typedef struct cs_session_trailer {
 
 #define CS_SEGMENTS_MAX (1u << 20)
 #define CS_PACKS_MAX (1u << 20)
+/* Records in one pack: a pack blob is at most 8 MiB (CS_PACK_MAX in
+ * relay.h), and a framed record at least 21 bytes. */
+#define CS_PACK_RECORDS_MAX ((8u << 20) / 21)
 
 /* Encode t into a new heap block. */
 CS_EXTERN int cs_session_trailer_encode(uint8_t **out, size_t *len, const cs_session_trailer *t);

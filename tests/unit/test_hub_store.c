@@ -151,6 +151,9 @@ static void test_job_lifecycle(void **state)
 	wrong = p;
 	wrong.packs = 1;
 	assert_int_equal(cs__hub_job_produced(hub, job, f->id[0], &wrong), CS_EINVAL);
+	wrong = p;
+	wrong.segments = 0; /* a session has at least one */
+	assert_int_equal(cs__hub_job_produced(hub, job, f->id[0], &wrong), CS_EINVAL);
 	cs_assert_ok(cs__hub_job_produced(hub, job, f->id[0], &p));
 	cs_assert_ok(cs__hub_job_produced(hub, job, f->id[0], &p)); /* retry */
 	assert_string_equal(jstate(hub, job), "delivering");

@@ -385,10 +385,19 @@ static void test_refusals(void **state)
 	assert_non_null(strstr(cs_error_last(), "does not match the session trailer"));
 	assert_false(cs_fs_exists(path));
 
-	/* And the genuine job still applies. */
+	/* And the genuine job still applies, set-id bits and all (they are
+	 * set only once the file is in place). */
+	char suid[4096];
+	struct stat st;
+	cs_test_write_file(w->a.root, "tool", "#!/bin/sh\n", 10);
+	snprintf(suid, sizeof(suid), "%s/tool", w->a.root);
+	assert_int_equal(chmod(suid, 04750), 0);
 	cs_assert_ok(produce(w, 15, &w->b, 0, &pr));
 	cs_assert_ok(apply(w, 15, &w->b, 0, pr.to_seq, &ar));
 	assert_true(cs_fs_exists(path));
+	snprintf(suid, sizeof(suid), "%s/tool", w->b.root);
+	assert_int_equal(stat(suid, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 04750);
 }
 
 static void test_conflict_copy(void **state)

@@ -62,6 +62,16 @@ static void test_segment_roundtrip(void **state)
 	next = 0;
 	cs_manifest x = {0};
 	assert_int_equal(cs_manifest_segment_decode(&x, longer, len + 1, &next, &last), CS_ETRAILING);
+	/* No pack holds more records than 8 MiB can. */
+	cs_manifest big = {0};
+	uint8_t *benc;
+	size_t blen;
+	cs_assert_ok(cs_manifest_add_pack(&big, 0, CS_PACK_RECORDS_MAX + 1));
+	cs_assert_ok(cs_manifest_segment_encode(&benc, &blen, &big, 0, 0, 1));
+	next = 0;
+	assert_int_equal(cs_manifest_segment_decode(&x, benc, blen, &next, &last), CS_EMALFORMED);
+	free(benc);
+	cs_manifest_clear(&big);
 	/* The packs must continue the record numbering where it stands. */
 	next = 2;
 	assert_int_equal(cs_manifest_segment_decode(&x, enc, len, &next, &last), CS_EMALFORMED);

@@ -47,16 +47,21 @@ int cs__agent_write_config(const char *dir, const char *name, const char *hub);
 int cs__agent_call(json_t **out, long *status, cs_agent *ag, const char *method, const char *path,
 	json_t *body, long timeout_ms);
 
-/* A pack the source has not uploaded yet is answered 503 (after the hub
+/* A blob the source has not uploaded yet is answered 503 (after the hub
  * held the request for a while): wait a little and ask again (1 when the
- * caller should retry), up to CS_AGENT_NOT_READY_MAX_MS after the first 503
- * (*since_ms, 0 before it). The first second of waiting asks often; a
- * source that went quiet is asked less often. */
+ * caller should retry). A pack is waited for up to
+ * CS_AGENT_NOT_READY_MAX_MS after the first 503 (*since_ms, 0 before it):
+ * the source uploads it right after the segment that names it. A manifest
+ * segment or the trailer is waited for as long as the hub says it may
+ * come, since the source sends them as its scan goes, and one huge file
+ * can take long to hash; the hub answers otherwise once the job has failed
+ * or expired. The first second of waiting asks often; a source that went
+ * quiet is asked less often. */
 #define CS_AGENT_NOT_READY_POLL_MS 5
 #define CS_AGENT_NOT_READY_SLOW_MS 40
 #define CS_AGENT_NOT_READY_FAST_FOR_MS 1000
 #define CS_AGENT_NOT_READY_MAX_MS (30 * 60 * 1000)
-int cs__agent_not_ready(const cs_http_resp *resp, int64_t *since_ms);
+int cs__agent_not_ready(const cs_http_resp *resp, const char *name, int64_t *since_ms);
 
 /* The error for a non-2xx answer: CS_EDENIED/CS_EREVOKED for 401/403,
  * CS_ENOTFOUND, CS_ECONFLICT, CS_EINVAL for other 4xx, CS_ENET otherwise. */

@@ -9,7 +9,7 @@
 #include <certsync/log.h>
 #include "agent_internal.h"
 
-int cs__agent_not_ready(const cs_http_resp *resp, int64_t *since_ms)
+int cs__agent_not_ready(const cs_http_resp *resp, const char *name, int64_t *since_ms)
 {
 	if (resp->status != 503)
 		return 0;
@@ -19,7 +19,7 @@ int cs__agent_not_ready(const cs_http_resp *resp, int64_t *since_ms)
 	if (*since_ms == 0)
 		*since_ms = now;
 	int64_t waited = now - *since_ms;
-	if (waited >= CS_AGENT_NOT_READY_MAX_MS)
+	if (name[0] == 'p' && waited >= CS_AGENT_NOT_READY_MAX_MS)
 		return 0;
 	int ms = waited < CS_AGENT_NOT_READY_FAST_FOR_MS ? CS_AGENT_NOT_READY_POLL_MS
 		: CS_AGENT_NOT_READY_SLOW_MS;
@@ -144,7 +144,7 @@ static int blob_get(void *ud, uint64_t job, const char *name, uint8_t **data, si
 			*len = resp.len;
 			return CS_OK;
 		}
-		if (r == 0 && cs__agent_not_ready(&resp, &waited)) {
+		if (r == 0 && cs__agent_not_ready(&resp, name, &waited)) {
 			cs_http_resp_clear(&resp);
 			attempt--;
 			continue;

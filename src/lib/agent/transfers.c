@@ -71,7 +71,7 @@ static int transfer_one(cs__transfers *t, cs_blobc *c, struct transfer *x)
 		else
 			r = cs_blobc_request(&resp, c, "PUT", path, "application/octet-stream", x->data,
 				x->len, CS_AGENT_JSON_MAX, 120000);
-		if (r == 0 && x->is_get && cs__agent_not_ready(&resp, &waited)) {
+		if (r == 0 && x->is_get && cs__agent_not_ready(&resp, x->name, &waited)) {
 			cs_http_resp_clear(&resp);
 			attempt--;
 			continue;

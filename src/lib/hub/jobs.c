@@ -344,6 +344,8 @@ static int check_uploads(cs_hub *hub, int64_t job, int ready, const struct cs__p
 		return CS_OK;
 	if (trailer != 1)
 		return cs_error_set(CS_EINVAL, "blob \"trailer\" is not uploaded");
+	if (p->segments < 1)
+		return cs_error_set(CS_EINVAL, "a session has at least one manifest segment");
 	if ((r = check_series(hub, job, "m*", p->segments, NULL)) < 0)
 		return r;
 	if (r == 0)

@@ -545,6 +545,9 @@ static int commit_file(struct applier *a, size_t i, const cs_file_entry *local, 
 	} else if (rename(tmp, full) != 0) {
 		return cs_error_set(CS_EIO, "rename into %s: %s", e->path, strerror(errno));
 	}
+	/* staged without its set-id and sticky bits (stage_writer.c) */
+	if ((e->mode & 07000) && chmod(full, e->mode & 07777) != 0)
+		return cs_error_set(CS_EIO, "chmod %s: %s", e->path, strerror(errno));
 	free(tmp);
 	a->staged[i] = NULL;
 	a->in_place[i] = 1;
@@ -687,28 +690,40 @@ static int grow_entries(struct applier *a)
 	return r;
 }
 
-static const cs_manifest *sort_m;
-static int by_path(const void *x, const void *y)
+struct by_path {
+	const char *path;
+	size_t index;
+};
+
+static int by_path_cmp(const void *x, const void *y)
 {
-	return strcmp(sort_m->entries[*(const size_t *)x].path, sort_m->entries[*(const size_t *)y].path);
+	return strcmp(((const struct by_path *)x)->path, ((const struct by_path *)y)->path);
 }
 
 /* Entry indices in byte order of paths, which puts every directory before
  * what it contains; a path listed twice is refused. */
 static int sort_entries(struct applier *a)
 {
-	a->order = malloc((a->m.nentries ? a->m.nentries : 1) * sizeof(*a->order));
-	if (a->order == NULL)
+	size_t n = a->m.nentries;
+	struct by_path *v = malloc((n ? n : 1) * sizeof(*v));
+	a->order = malloc((n ? n : 1) * sizeof(*a->order));
+	if (v == NULL || a->order == NULL) {
+		free(v);
 		return cs_error_set(CS_ENOMEM, "out of memory");
-	for (size_t i = 0; i < a->m.nentries; i++)
-		a->order[i] = i;
-	sort_m = &a->m;
-	qsort(a->order, a->m.nentries, sizeof(*a->order), by_path);
-	for (size_t i = 1; i < a->m.nentries; i++)
-		if (strcmp(a->m.entries[a->order[i - 1]].path, a->m.entries[a->order[i]].path) == 0)
-			return cs_error_set(CS_EMALFORMED, "manifest lists %s twice",
-				a->m.entries[a->order[i]].path);
-	return CS_OK;
+	}
+	for (size_t i = 0; i < n; i++) {
+		v[i].path = a->m.entries[i].path;
+		v[i].index = i;
+	}
+	qsort(v, n, sizeof(*v), by_path_cmp);
+	int r = CS_OK;
+	for (size_t i = 0; i < n; i++) {
+		a->order[i] = v[i].index;
+		if (i > 0 && strcmp(v[i - 1].path, v[i].path) == 0 && r == 0)
+			r = cs_error_set(CS_EMALFORMED, "manifest lists %s twice", v[i].path);
+	}
+	free(v);
+	return r;
 }
 
 /* Take the manifest segment by segment and stage the changed files of
@@ -718,15 +733,10 @@ static int stage_all(struct applier *a)
 	int last = 0, r = CS_OK;
 	while (!last && r == 0) {
 		size_t first = a->m.nentries;
-		char next[32];
 		if (a->segments >= CS_SEGMENTS_MAX)
 			return cs_error_set(CS_EMALFORMED, "too many manifest segments");
 		if ((r = load_segment(a, &last)) < 0 || (r = grow_entries(a)) < 0)
 			break;
-		/* the next segment comes while this one's files are staged */
-		snprintf(next, sizeof(next), last ? "trailer" : "m%u", a->segments);
-		if (a->io->prefetch)
-			a->io->prefetch(a->io->ud, a->req->job, next);
 		for (size_t i = first; i < a->m.nentries; i++) {
 			const cs_manifest_entry *e = &a->m.entries[i];
 			if (e->seq <= a->req->history)

@@ -1,6 +1,7 @@
 /* Source side of relay sync (include/certsync/relay.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +51,9 @@ struct sender {
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	struct segment_job *head, **tail;
+	size_t queued;
 	int closed;   /* no more jobs come */
-	int stop;     /* drop what is queued */
+	atomic_int stop; /* drop what is queued, and the segment being sent */
 	int error;    /* the first failure */
 	char message[512];
 };
@@ -93,6 +95,7 @@ struct producer {
  * most 8 MiB), and the scan hands over its changes in batches of this many
  * files or bytes, so that destinations start while it goes on. */
 #define SEGMENT_TARGET (4u << 20)
+#define SENDER_QUEUE 4
 #define SCAN_BATCH_CHANGES 2048
 #define SCAN_BATCH_BYTES (UINT64_C(48) << 20)
 
@@ -294,6 +297,10 @@ static int send_records(struct producer *p, const struct segment_job *j)
 	const struct planned *cur = NULL;
 	for (size_t i = 0; i < j->nplan && r == 0; i++) {
 		const struct planned *pl = &j->plan[i];
+		if (atomic_load(&p->snd.stop)) {
+			r = cs_error_set(CS_ESTATE, "the job stopped");
+			break;
+		}
 		if (cur == NULL || pl->entry != cur->entry) {
 			char *full = NULL;
 			if (fd >= 0 && (r = close_checked(fd, cur)) < 0) {
@@ -348,14 +355,16 @@ static void *sender_main(void *arg)
 	struct sender *s = &p->snd;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (s->head == NULL && !s->closed && !s->stop)
+		while (s->head == NULL && !s->closed && !atomic_load(&s->stop))
 			pthread_cond_wait(&s->cv, &s->lock);
 		struct segment_job *j = s->head;
-		if (j == NULL || s->stop)
+		if (j == NULL || atomic_load(&s->stop))
 			break;
 		s->head = j->next;
 		if (s->head == NULL)
 			s->tail = &s->head;
+		s->queued--;
+		pthread_cond_broadcast(&s->cv); /* room in the queue */
 		int failed = s->error != 0;
 		pthread_mutex_unlock(&s->lock);
 		int r = CS_OK;
@@ -409,7 +418,8 @@ static int sender_finish(struct producer *p, int stop)
 		return CS_OK;
 	pthread_mutex_lock(&s->lock);
 	s->closed = 1;
-	s->stop |= stop;
+	if (stop)
+		atomic_store(&s->stop, 1);
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->thread, NULL);
@@ -441,6 +451,11 @@ static int send_segment(struct producer *p, int last)
 	if (p->t.segments >= CS_SEGMENTS_MAX || len > CS_MANIFEST_MAX - p->t.manifest_len) {
 		r = cs_error_set(CS_ELIMIT, "too many changes for one session (manifest of %llu bytes)",
 			(unsigned long long)(p->t.manifest_len + len));
+		goto done;
+	}
+	if (len + (size_t)nrec * (4 + CS_RECORD_TAG_LEN) > CS_PACK_MAX) {
+		r = cs_error_set(CS_ELIMIT, "%s: too many chunks to list in one session",
+			p->m.nentries ? p->m.entries[p->m.nentries - 1].path : "manifest");
 		goto done;
 	}
 	blob = cs_buf_new(len + nrec * (4 + CS_RECORD_TAG_LEN) + 16);
@@ -478,9 +493,14 @@ static int send_segment(struct producer *p, int last)
 	p->seg_entry = p->m.nentries;
 	p->seg_pack = p->m.npacks;
 	p->seg_bytes = 0;
+	/* The scan may run ahead of the uploads by a few segments, no more:
+	 * each holds its sealed manifest and its plan. */
 	pthread_mutex_lock(&p->snd.lock);
+	while (p->snd.queued >= SENDER_QUEUE && p->snd.error == 0)
+		pthread_cond_wait(&p->snd.cv, &p->snd.lock);
 	*p->snd.tail = j;
 	p->snd.tail = &j->next;
+	p->snd.queued++;
 	pthread_cond_broadcast(&p->snd.cv);
 	pthread_mutex_unlock(&p->snd.lock);
 done:
@@ -505,6 +525,11 @@ static int add_entry(void *ud, const cs_file_entry *e)
 	me.seq = e->seq;
 	memcpy(me.hash, e->hash, 32);
 	memcpy(me.prev_hash, e->prev_hash, 32);
+	/* A segment must fit in one blob: send what is pending before an
+	 * entry that would take it past the target. */
+	uint64_t bytes = 129 + strlen(e->path) + 44 * (uint64_t)e->nchunks;
+	if (p->seg_bytes > 0 && p->seg_bytes + bytes > SEGMENT_TARGET && (r = send_segment(p, 0)) < 0)
+		return r;
 	if (e->kind == CS_KIND_FILE && !e->deleted && e->nchunks > 0) {
 		me.nchunks = (uint32_t)e->nchunks;
 		me.chunks = calloc(e->nchunks, sizeof(*me.chunks));
@@ -523,8 +548,8 @@ static int add_entry(void *ud, const cs_file_entry *e)
 	 * path, which stays put while the entry array grows */
 	for (size_t i = p->nplan; i-- > 0 && p->plan[i].entry == p->m.nentries - 1;)
 		p->plan[i].path = p->m.entries[p->m.nentries - 1].path;
-	p->seg_bytes += 129 + strlen(e->path) + 44 * (uint64_t)me.nchunks;
-	return p->seg_bytes >= SEGMENT_TARGET ? send_segment(p, 0) : CS_OK;
+	p->seg_bytes += bytes;
+	return CS_OK;
 }
 
 /* After each batch the scan writes: its changes go out as a segment. */

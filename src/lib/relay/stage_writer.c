@@ -242,7 +242,9 @@ static void run_step(struct cs_stage_writer *w, struct cs_stage_step *s)
 				return;
 			}
 		}
-		if (fchmod(w->fd, s->mode & 07777) != 0 ||
+		/* set-id and sticky bits only once the file is in place (the
+		 * applier's commit): a staged file is not vouched for yet */
+		if (fchmod(w->fd, s->mode & 0777) != 0 ||
 		    cs_file_set_mtime(w->fd, w->tmp, s->mtime_ns) < 0) {
 			fail(w, CS_EIO, "finish %s: %s", w->path, strerror(errno));
 			drop_file(w);

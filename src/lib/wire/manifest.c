@@ -200,7 +200,7 @@ int cs_manifest_segment_decode(cs_manifest *m, const uint8_t *data, size_t len,
 		uint32_t cnt;
 		if ((r = cs_buf_get_u64(&b, &first)) < 0 || (r = cs_buf_get_u32(&b, &cnt)) < 0)
 			goto fail;
-		if (first != next || cnt == 0 || cnt > UINT32_MAX - next) {
+		if (first != next || cnt == 0 || cnt > CS_PACK_RECORDS_MAX || cnt > UINT32_MAX - next) {
 			r = cs_error_set(CS_EMALFORMED, "manifest pack ranges are not consecutive");
 			goto fail;
 		}
