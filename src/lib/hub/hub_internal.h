@@ -360,8 +360,8 @@ int cs__hub_job_info(cs_hub *hub, int64_t job, char **state, char source[CS_DEVI
 /* 1 while the job's source may still upload blobs (producing, or
  * delivering after "ready" and before "produced"), 0 when not. */
 int cs__hub_job_uploading(cs_hub *hub, int64_t job);
-/* POST .../ready: header and manifest are stored; queue the apply tasks
- * now, while the packs are still being uploaded. */
+/* POST .../ready: the header is stored; queue the apply tasks now, while
+ * manifest segments and packs are still being uploaded. */
 int cs__hub_job_ready(cs_hub *hub, int64_t job, const char *source, const struct cs__produced *p);
 /* 1 when device is a destination of job, 0 when not. */
 int cs__hub_job_is_dest(cs_hub *hub, int64_t job, const char *device);

@@ -59,7 +59,7 @@ void cs__hub_metrics(cs_http_req *req, void *ud)
 		"# TYPE certsync_hub_blob_bytes_sent_total counter\n"
 		"certsync_hub_blob_bytes_sent_total %llu\n", (unsigned long long)hub->m.blob_bytes_sent);
 	put(b, "# HELP certsync_hub_chunk_records_received_total Data records received in packs "
-		"p<N> (not header or manifest).\n"
+		"p<N> (not header, trailer or manifest segments).\n"
 		"# TYPE certsync_hub_chunk_records_received_total counter\n"
 		"certsync_hub_chunk_records_received_total %llu\n",
 		(unsigned long long)hub->m.chunk_records_received);
